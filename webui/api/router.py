@@ -1,0 +1,64 @@
+"""Mount the A1111-compatible /sdapi/v1 API on a FastAPI server: routers, dependencies, auth and error handlers."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, HTTPException, Request, status
+from fastapi.params import Depends as DependsParam
+from fastapi.security import HTTPBasic, HTTPBasicCredentials
+
+from webui.api.errors import install_error_handlers
+from webui.app import App
+
+log = logging.getLogger(__name__)
+
+API_PREFIX = "/sdapi/v1"
+STATE_KEY = "webui_app"
+
+
+def get_app(request: Request) -> App:
+    """The App that install_api attached to the server (tests may override this dependency)."""
+    return getattr(request.app.state, STATE_KEY)
+
+
+AppDep = Annotated[App, Depends(get_app)]
+
+
+def basic_auth_dependency(credentials: list[tuple[str, str]]) -> DependsParam:
+    """Matches A1111 1.10 (--api-auth): HTTP Basic, constant-time compare, 401 with WWW-Authenticate."""
+    basic = HTTPBasic(auto_error=False)
+    wanted = [(user.encode(), password.encode()) for user, password in credentials]
+
+    def check(given: Annotated[HTTPBasicCredentials | None, Depends(basic)]) -> None:
+        if given is not None:
+            user, password = given.username.encode(), given.password.encode()
+            ok = False
+            for want_user, want_password in wanted:  # compare with every pair: no early exit
+                ok |= secrets.compare_digest(user, want_user) & secrets.compare_digest(password, want_password)
+            if ok:
+                return
+        raise HTTPException(status_code=status.HTTP_401_UNAUTHORIZED, detail="Incorrect username or password",
+                            headers={"WWW-Authenticate": "Basic"})
+
+    return Depends(check)
+
+
+def install_api(server: FastAPI, app: App) -> None:
+    """Add /sdapi/v1 to `server` for `app`: with --api-auth every route asks for HTTP Basic credentials."""
+    from webui.api.routes import generate, models, options, progress
+    from webui.server import parse_credentials
+
+    setattr(server.state, STATE_KEY, app)
+    install_error_handlers(server)
+    dependencies = []
+    credentials = parse_credentials(app.settings.api_auth)
+    if app.settings.api_auth:
+        if not credentials:
+            raise SystemExit('--api-auth needs "user:password[,user2:password2]"')
+        dependencies.append(basic_auth_dependency(credentials))
+    for module in (generate, models, options, progress):
+        server.include_router(module.build_router(), prefix=API_PREFIX, dependencies=dependencies)
+    log.info("API at %s%s", API_PREFIX, " (HTTP Basic auth)" if dependencies else "")

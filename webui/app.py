@@ -1,0 +1,146 @@
+"""Composition root: build Settings → options → model manager → job runner → services; serve UI and API."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from webui.config.options import OptionsStore
+from webui.config.paths import Paths
+from webui.config.settings import Settings, build_parser, settings_from_args
+from webui.core.devices import DevicePolicy, choose_policy
+from webui.jobs.worker import JobRunner
+from webui.models.cache import ModelCache
+from webui.models.hashing import HashCache
+from webui.models.manager import ModelManager
+from webui.services.generation import GenerationService
+from webui.services.models import ModelService
+
+log = logging.getLogger(__name__)
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class App:
+    """Everything with a lifetime, built once and passed down. Use as a context manager in tests."""
+
+    settings: Settings
+    paths: Paths
+    options: OptionsStore
+    policy: DevicePolicy
+    models: ModelManager
+    jobs: JobRunner
+    generation: GenerationService
+    model_service: ModelService
+
+    def start(self) -> App:
+        self.jobs.start()
+        return self
+
+    def close(self) -> None:
+        self.jobs.close()
+
+    def __enter__(self) -> App:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def build_app(settings: Settings, policy: DevicePolicy | None = None) -> App:
+    """Build (but do not start) the App. Creates the model and output folders if missing."""
+    paths = Paths(settings.data_dir, settings.ckpt_dir)
+    paths.ensure()
+    if settings.demo_model:
+        from webui.models.demo_set import build_demo_set
+
+        build_demo_set(paths.models)
+    options = OptionsStore(paths.config_file)
+    policy = policy or choose_policy(
+        use_cpu=settings.use_cpu,
+        no_half=settings.no_half,
+        no_half_vae=settings.no_half_vae,
+        precision=settings.precision,
+        medvram=settings.medvram,
+        lowvram=settings.lowvram,
+    )
+    cache = ModelCache(
+        policy,
+        max_on_device=int(options.get("sd_checkpoints_limit")),
+        max_in_ram=int(options.get("sd_checkpoint_cache")),
+    )
+    models = ModelManager(
+        paths,
+        cache,
+        HashCache(paths.hash_cache),
+        allow_unsafe_pickle=settings.disable_safe_unpickle,
+        hashing=not settings.no_hashing,
+    )
+    if settings.ckpt:
+        options.set("sd_model_checkpoint", settings.ckpt)
+    elif settings.demo_model and not options.get("sd_model_checkpoint"):
+        options.set("sd_model_checkpoint", "tiny-sd15.safetensors")
+    jobs = JobRunner()
+    generation = GenerationService(jobs, models, options, paths.outputs)
+    return App(settings, paths, options, policy, models, jobs, generation, ModelService(models, options, jobs))
+
+
+def find_port(host: str, wanted: int | None, default: int) -> int:
+    """The explicit port if free (else a clear error), or the first free port from the default upward."""
+
+    def free(port: int) -> bool:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind((host, port))
+            except OSError:
+                return False
+            return True
+
+    if wanted is not None:
+        if not free(wanted):
+            raise SystemExit(f"Port {wanted} is already in use on {host}. Stop the other server or pass --port N.")
+        return wanted
+    for port in range(default, default + 100):
+        if free(port):
+            return port
+    raise SystemExit(f"No free port between {default} and {default + 99}; pass --port N.")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Start the server (web UI, and the API with --api or --nowebui). Blocks until Ctrl+C."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    settings = settings_from_args(args, PROJECT_ROOT)
+    if settings.share:
+        print(
+            "--share needs a connection to Gradio's share servers; this machine has none. "
+            "Use --listen to serve your local network instead.",
+            file=sys.stderr,
+        )
+        return 2
+    app = build_app(settings)
+    notice = app.model_service.missing_notice()
+    if notice:
+        log.warning(notice.message)
+    import uvicorn
+
+    from webui.server import create_server
+
+    port = find_port(settings.server_name, settings.port, settings.wanted_port)
+    with app:
+        server = create_server(app)
+        url = f"http://{'127.0.0.1' if not settings.listen else settings.server_name}:{port}"
+        print(f"Running on local URL:  {url}", flush=True)
+        if settings.autolaunch:
+            import webbrowser
+
+            webbrowser.open(url)
+        uvicorn.run(server, host=settings.server_name, port=port, log_level="warning")
+    return 0

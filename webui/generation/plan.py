@@ -1,0 +1,38 @@
+"""A request resolved against the current settings and models: everything the worker needs, frozen."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from webui.generation.request import Txt2ImgRequest
+from webui.generation.samplers.registry import SamplerSpec
+
+
+@dataclass(frozen=True)
+class OptionsSnapshot:
+    """The user options a job reads (A1111 keys in comments), copied when the job is submitted."""
+
+    clip_skip: int = 1  # CLIP_stop_at_last_layers
+    rng: str = "GPU"  # randn_source
+    emphasis: str = "Original"  # emphasis
+    comma_backtrack: int = 20  # comma_padding_backtrack
+    samples_format: str = "png"  # samples_format
+    save_images: bool = True  # samples_save
+    preview_every: int = 10  # show_progress_every_n_steps (-1 = only at the end)
+    previews: bool = True  # live_previews_enable
+    filename_pattern: str = "[seed]"  # samples_filename_pattern (after the number)
+
+
+@dataclass(frozen=True)
+class GenerationPlan:
+    request: Txt2ImgRequest
+    sampler: SamplerSpec
+    schedule: str
+    seeds: list[list[int]]  # per batch, per image
+    checkpoint_id: str
+    options: OptionsSnapshot
+    version: str
+
+    @property
+    def total_images(self) -> int:
+        return sum(len(b) for b in self.seeds)

@@ -1,0 +1,59 @@
+"""Typed generation requests with A1111's UI defaults, and their validation (pure)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from webui.core.types import BatchSpec, Size
+
+MAX_SIDE = 8192  # pixels; bigger requests are refused before anything is allocated
+MAX_PIXELS = 4096 * 4096
+MAX_STEPS = 1000
+MAX_BATCH_SIZE = 64
+MAX_BATCH_COUNT = 1000
+
+
+@dataclass(frozen=True)
+class Txt2ImgRequest:
+    """What a user asks txt2img for. Defaults match A1111 1.10's UI."""
+
+    prompt: str = ""
+    negative_prompt: str = ""
+    size: Size = Size(512, 512)
+    steps: int = 20
+    cfg_scale: float = 7.0
+    sampler: str = "DPM++ 2M"  # A1111 display name, resolved by the sampler registry
+    scheduler: str = "Automatic"  # A1111 "Schedule type" label
+    seed: int = -1
+    batch: BatchSpec = BatchSpec()
+    checkpoint: str | None = None  # title or name; None = the selected one
+    clip_skip: int | None = None  # None = the option CLIP_stop_at_last_layers
+    save_images: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def validate(request: Txt2ImgRequest) -> list[str]:
+    """Every problem with a request, as messages a user understands; empty when it can run."""
+    problems: list[str] = []
+    w, h = request.size.width, request.size.height
+    for name, side in (("Width", w), ("Height", h)):
+        if side < 8:
+            problems.append(f"{name} must be at least 8 pixels (got {side})")
+        elif side > MAX_SIDE:
+            problems.append(f"{name} must be at most {MAX_SIDE} pixels (got {side})")
+    if 8 <= w <= MAX_SIDE and 8 <= h <= MAX_SIDE and w * h > MAX_PIXELS:
+        problems.append(f"Size {w}x{h} is more than {MAX_PIXELS} pixels")
+    if not 1 <= request.steps <= MAX_STEPS:
+        problems.append(f"Sampling steps must be between 1 and {MAX_STEPS} (got {request.steps})")
+    if not 0 <= request.cfg_scale <= 100:
+        problems.append(f"CFG scale must be between 0 and 100 (got {request.cfg_scale})")
+    if not 1 <= request.batch.size <= MAX_BATCH_SIZE:
+        problems.append(f"Batch size must be between 1 and {MAX_BATCH_SIZE} (got {request.batch.size})")
+    if not 1 <= request.batch.count <= MAX_BATCH_COUNT:
+        problems.append(f"Batch count must be between 1 and {MAX_BATCH_COUNT} (got {request.batch.count})")
+    if request.clip_skip is not None and not 1 <= request.clip_skip <= 12:
+        problems.append(f"Clip skip must be between 1 and 12 (got {request.clip_skip})")
+    if request.seed < -1 or request.seed > 2**32 - 1:
+        problems.append(f"Seed must be -1 (random) or between 0 and {2**32 - 1} (got {request.seed})")
+    return problems

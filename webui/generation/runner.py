@@ -1,0 +1,167 @@
+"""One txt2img job: encode → noise → sample → decode → infotext → save. Runs on the worker thread."""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+from PIL import Image
+
+from webui.core.events import Progress
+from webui.generation.denoiser import CfgDenoiser
+from webui.generation.plan import GenerationPlan
+from webui.generation.previews import latent_preview
+from webui.generation.samplers.schedules import DiscreteSigmas, make_sigmas
+from webui.generation.samplers.steppers import StepInfo
+from webui.generation.seeds import NoiseSource
+from webui.images.infotext import build_infotext
+from webui.images.saving import dated_folder, save_image
+from webui.models.loaders.checkpoint import LoadedCheckpoint
+from webui.prompting.encode import PromptEncoder
+
+log = logging.getLogger(__name__)
+
+
+class StopSampling(Exception):
+    """Raised by a StepControl to end the current batch early; `interrupt` also ends the job."""
+
+    def __init__(self, interrupt: bool) -> None:
+        super().__init__("interrupted" if interrupt else "skipped")
+        self.interrupt = interrupt
+
+
+class StepControl(Protocol):
+    def check(self) -> None:
+        """Raise StopSampling if the user pressed Interrupt or Skip."""
+
+
+@dataclass
+class GenerationResult:
+    images: list[Image.Image] = field(default_factory=list)
+    infotexts: list[str] = field(default_factory=list)
+    seeds: list[int] = field(default_factory=list)
+    paths: list[Path] = field(default_factory=list)
+    interrupted: bool = False
+    model_name: str = ""
+    model_hash: str | None = None
+
+
+def infotext_params(plan: GenerationPlan, model: LoadedCheckpoint, seed: int) -> dict[str, object]:
+    """The 'parameters' key/values for one image, named and ordered as A1111 1.10 writes them."""
+    req = plan.request
+    sha = model.extra.get("sha256")
+    return {
+        "Steps": req.steps,
+        "Sampler": plan.sampler.name,
+        "Schedule type": plan.schedule,
+        "CFG scale": req.cfg_scale,
+        "Seed": seed,
+        "Size": f"{req.size.width}x{req.size.height}",
+        "Model hash": sha[:10] if sha else None,
+        "Model": model.record.path.stem if not model.record.path.is_dir() else model.record.path.name,
+        "Clip skip": plan.options.clip_skip if plan.options.clip_skip > 1 else None,
+        "RNG": plan.options.rng if plan.options.rng != "GPU" else None,
+        "Version": plan.version,
+    }
+
+
+@torch.no_grad()
+def decode_latents(model: LoadedCheckpoint, latents: torch.Tensor) -> list[Image.Image]:
+    """VAE decode to PIL images; retries in fp32 if a half-precision VAE produced NaNs (as A1111 does)."""
+    vae = model.vae
+    scale = float(vae.config.scaling_factor)
+    pixels = vae.decode((latents / scale).to(vae.dtype)).sample.float()
+    if torch.isnan(pixels).any() and vae.dtype != torch.float32:
+        log.warning("VAE produced NaNs in %s; decoding again in fp32", vae.dtype)
+        vae.to(torch.float32)
+        pixels = vae.decode((latents / scale).float()).sample.float()
+    arrays = ((pixels + 1) / 2).clamp(0, 1).mul(255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+    return [Image.fromarray(np.ascontiguousarray(a)) for a in arrays]
+
+
+def run_txt2img(
+    plan: GenerationPlan,
+    model: LoadedCheckpoint,
+    encoder: PromptEncoder,
+    control: StepControl,
+    emit: Callable[[Progress], None],
+    outputs_root: Path | None,
+) -> GenerationResult:
+    req = plan.request
+    device = model.unet.device
+    cond, uncond = encoder.encode_pair(req.prompt, req.negative_prompt, plan.options.clip_skip)
+    discrete = DiscreteSigmas.from_scheduler_config(model.scheduler_config)
+    sigmas = make_sigmas(plan.schedule, discrete, req.steps).to(device)
+    prediction = model.identity.prediction
+    result = GenerationResult(model_name=model.record.name, model_hash=model.extra.get("sha256"))
+    started = time.perf_counter()
+    total_steps = req.steps * len(plan.seeds)
+    folder = dated_folder(outputs_root, "txt2img", datetime.date.today()) if outputs_root else None
+    for batch_no, seeds in enumerate(plan.seeds):
+        shape = (4, req.size.height // 8, req.size.width // 8)
+        noise = NoiseSource(seeds, shape, device, rng=plan.options.rng)
+        n = len(seeds)
+        denoiser = CfgDenoiser(
+            model.unet,
+            discrete,
+            cond.context.expand(n, -1, -1),
+            uncond.context.expand(n, -1, -1),
+            req.cfg_scale,
+            prediction=prediction,
+        )
+        x = noise.first() * sigmas[0]
+        latest = {"x": x}
+
+        def on_step(info: StepInfo, batch_no: int = batch_no, latest: dict = latest) -> None:
+            latest["x"] = info.latent
+            done = batch_no * req.steps + info.index + 1
+            elapsed = time.perf_counter() - started
+            eta = elapsed / done * (total_steps - done) if done else None
+            every = plan.options.preview_every
+            preview = None
+            if plan.options.previews and every > 0 and (info.index + 1) % every == 0:
+                preview = latent_preview(info.denoised[0])
+            emit(Progress(batch_no, len(plan.seeds), info.index + 1, req.steps, done / total_steps, eta, preview))
+            control.check()
+
+        stopped: StopSampling | None = None
+        try:
+            control.check()
+            latents = plan.sampler.loop(denoiser, x, sigmas, noise, on_step)
+        except StopSampling as stop:
+            stopped = stop
+            latents = latest["x"]
+        images = decode_latents(model, latents)
+        for seed, image in zip(seeds, images, strict=True):
+            infotext = build_infotext(req.prompt, req.negative_prompt, infotext_params(plan, model, seed))
+            result.images.append(image)
+            result.infotexts.append(infotext)
+            result.seeds.append(seed)
+            if folder is not None and req.save_images and plan.options.save_images:
+                result.paths.append(save_image(image, folder, seed, infotext, fmt=plan.options.samples_format))
+        if stopped is not None and stopped.interrupt:
+            result.interrupted = True
+            break
+    return result
+
+
+def prompt_encoder_for(model: LoadedCheckpoint, plan: GenerationPlan) -> PromptEncoder:
+    """The cached encoder of a loaded checkpoint (kept on the model so its cache lives as long as the weights)."""
+    key = ("prompt_encoder", plan.options.comma_backtrack, plan.options.emphasis)
+    encoder: Any = model.extra.get(key)
+    if encoder is None:
+        encoder = PromptEncoder(
+            model.tokenizers[0],
+            model.text_encoders[0],
+            comma_backtrack=plan.options.comma_backtrack,
+            emphasis=plan.options.emphasis,
+        )
+        model.extra[key] = encoder
+    return encoder

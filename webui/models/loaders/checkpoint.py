@@ -1,0 +1,119 @@
+"""Load a checkpoint (A1111 single file or diffusers folder) into diffusers model objects, offline."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from webui.core.errors import CorruptModel
+from webui.models.identify import CheckpointIdentity, identify_checkpoint, identify_diffusers_folder
+from webui.models.records import ModelFormat, ModelRecord
+from webui.models.safe_load import load_state_dict, tensor_shapes
+from webui.models.tokenizers import load_clip_tokenizer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class LoadedCheckpoint:
+    """The parts of a Stable Diffusion model that our own loop uses (no diffusers pipeline object)."""
+
+    record: ModelRecord
+    identity: CheckpointIdentity
+    unet: Any
+    vae: Any
+    text_encoders: list[Any]
+    tokenizers: list[Any]
+    scheduler_config: dict[str, Any]
+    load_seconds: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def modules(self) -> list[torch.nn.Module]:
+        return [self.unet, self.vae, *self.text_encoders]
+
+    def to(self, device: torch.device, dtype: torch.dtype | None = None, vae_dtype: torch.dtype | None = None) -> None:
+        self.unet.to(device=device, dtype=dtype)
+        for te in self.text_encoders:
+            te.to(device=device, dtype=dtype)
+        self.vae.to(device=device, dtype=vae_dtype or dtype)
+
+    def nbytes(self) -> int:
+        return sum(p.numel() * p.element_size() for m in self.modules() for p in m.parameters())
+
+
+def _pipeline_class(identity: CheckpointIdentity) -> Any:
+    import diffusers
+
+    if identity.is_sdxl:
+        return (
+            diffusers.StableDiffusionXLInpaintPipeline if identity.inpainting else diffusers.StableDiffusionXLPipeline
+        )
+    return diffusers.StableDiffusionInpaintPipeline if identity.inpainting else diffusers.StableDiffusionPipeline
+
+
+def _tokenizer_kwargs(identity: CheckpointIdentity) -> dict[str, Any]:
+    """Our shipped tokenizers, passed explicitly so nothing is looked up on a hub."""
+    if identity.is_sdxl:
+        return {"tokenizer": load_clip_tokenizer("clip"), "tokenizer_2": load_clip_tokenizer("open-clip")}
+    return {"tokenizer": load_clip_tokenizer("open-clip" if identity.family == "sd2" else "clip")}
+
+
+def load_checkpoint(record: ModelRecord, *, allow_unsafe_pickle: bool = False) -> LoadedCheckpoint:
+    """Load a checkpoint on the CPU in fp32. Raises CorruptModel with a clear reason when it can't."""
+    start = time.perf_counter()
+    if record.format is ModelFormat.DIFFUSERS:
+        identity = identify_diffusers_folder(record.path)
+        source: Any = str(record.path)
+        loader = "from_pretrained"
+    else:
+        shapes = tensor_shapes(record.path) if record.format is ModelFormat.SAFETENSORS else None
+        if shapes is None:
+            # Pickle: read it once through our safe loader, so that an unsafe file is refused with our message.
+            state = load_state_dict(record.path, allow_unsafe=allow_unsafe_pickle)
+            shapes = {k: tuple(v.shape) for k, v in state.items() if hasattr(v, "shape")}
+            del state
+        identity = identify_checkpoint(shapes)
+        source = str(record.path)
+        loader = "from_single_file"
+    cls = _pipeline_class(identity)
+    kwargs: dict[str, Any] = dict(
+        local_files_only=True,
+        torch_dtype=torch.float32,
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+        **_tokenizer_kwargs(identity),
+    )
+    if identity.is_sdxl:
+        kwargs.pop("safety_checker")
+        kwargs.pop("feature_extractor")
+        kwargs.pop("requires_safety_checker")
+    if loader == "from_single_file":
+        kwargs["config"] = str(identity.config_dir)
+    try:
+        pipe = getattr(cls, loader)(source, **kwargs)
+    except CorruptModel:
+        raise
+    except Exception as exc:  # diffusers/safetensors raise many types for a bad file
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CorruptModel(f"{record.relative}: cannot load checkpoint ({first_line})") from exc
+    text_encoders = [pipe.text_encoder] + ([pipe.text_encoder_2] if identity.is_sdxl else [])
+    tokenizers = [pipe.tokenizer] + ([pipe.tokenizer_2] if identity.is_sdxl else [])
+    loaded = LoadedCheckpoint(
+        record=record,
+        identity=identity,
+        unet=pipe.unet,
+        vae=pipe.vae,
+        text_encoders=text_encoders,
+        tokenizers=tokenizers,
+        scheduler_config=dict(pipe.scheduler.config),
+    )
+    for module in loaded.modules():
+        module.eval().requires_grad_(False)
+    loaded.load_seconds = time.perf_counter() - start
+    log.info("Loaded %s (%s) in %.1f s", record.relative, identity.family, loaded.load_seconds)
+    return loaded

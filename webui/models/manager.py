@@ -1,0 +1,140 @@
+"""The model manager facade: lists what is installed, names it as A1111 does, and lends loaded models."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from webui.config.paths import Paths
+from webui.core.errors import CorruptModel, ModelNotFound, NoCheckpoint
+from webui.models.cache import ModelCache
+from webui.models.hashing import HashCache, legacy_model_hash
+from webui.models.loaders.checkpoint import LoadedCheckpoint, load_checkpoint
+from webui.models.records import ModelRecord
+from webui.models.scan import scan_checkpoints
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CheckpointInfo:
+    """A checkpoint as A1111 lists it: `title` is "relative/name.safetensors [shorthash]" once hashed."""
+
+    record: ModelRecord
+    sha256: str | None
+
+    @property
+    def filename(self) -> str:
+        return str(self.record.path)
+
+    @property
+    def model_name(self) -> str:
+        """A1111's model_name: the name without extension, '/' and '\\' replaced by '_'."""
+        return self.record.name.replace("/", "_").replace("\\", "_")
+
+    @property
+    def short_hash(self) -> str | None:
+        return self.sha256[:10] if self.sha256 else None
+
+    @property
+    def title(self) -> str:
+        return f"{self.record.relative} [{self.short_hash}]" if self.short_hash else self.record.relative
+
+
+class ModelManager:
+    """Owns the catalogue of model files, their hashes, and the cache of loaded models."""
+
+    def __init__(
+        self,
+        paths: Paths,
+        cache: ModelCache,
+        hashes: HashCache,
+        *,
+        allow_unsafe_pickle: bool = False,
+        hashing: bool = True,
+    ) -> None:
+        self.paths = paths
+        self.cache = cache
+        self.hashes = hashes
+        self.allow_unsafe_pickle = allow_unsafe_pickle
+        self.hashing = hashing
+        self._lock = threading.Lock()
+        self._checkpoints: list[ModelRecord] = []
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Rescan the folders (A1111's refresh buttons and /sdapi/v1/refresh-checkpoints)."""
+        found = scan_checkpoints(self.paths.checkpoints)
+        with self._lock:
+            gone = {r.record_id for r in self._checkpoints} - {r.record_id for r in found}
+            self._checkpoints = found
+        for record_id in gone:
+            self.cache.drop(record_id)
+
+    def checkpoints(self) -> list[CheckpointInfo]:
+        with self._lock:
+            records = list(self._checkpoints)
+        return [CheckpointInfo(r, self.hashes.cached(r.path)) for r in records]
+
+    def info(self, record: ModelRecord) -> CheckpointInfo:
+        return CheckpointInfo(record, self.hashes.cached(record.path))
+
+    def sha256(self, record: ModelRecord) -> str | None:
+        """Compute (or reuse) the file's sha256 unless hashing is off (--no-hashing)."""
+        return self.hashes.sha256(record.path) if self.hashing else self.hashes.cached(record.path)
+
+    def legacy_hash(self, record: ModelRecord) -> str:
+        return legacy_model_hash(record.path)
+
+    def find_checkpoint(self, wanted: str | None) -> ModelRecord:
+        """Resolve a checkpoint as A1111 does: title, relative name, name without extension, or hash prefix.
+
+        None means the first checkpoint. Raises ModelNotFound or NoCheckpoint with the list of what exists.
+        """
+        infos = self.checkpoints()
+        if not infos:
+            raise NoCheckpoint(
+                f"No checkpoint found. Put a .safetensors or .ckpt file into {self.paths.checkpoints}, "
+                "or start with --demo-model to use a tiny built-in model."
+            )
+        if not wanted:
+            return infos[0].record
+        text = wanted.strip()
+        for match in (
+            lambda i: i.title == text,
+            lambda i: i.record.relative == text,
+            lambda i: i.record.name == text or i.model_name == text,
+            lambda i: i.record.path.name == text or i.record.path.stem == text,
+            lambda i: bool(i.sha256) and len(text) >= 8 and i.sha256.startswith(text.lower()),
+        ):
+            hits = [i for i in infos if match(i)]
+            if hits:
+                return hits[0].record
+        # A title from another machine: "name.safetensors [hash]" → match the name part.
+        base = text.rsplit(" [", 1)[0]
+        if base != text:
+            return self.find_checkpoint(base)
+        names = ", ".join(i.title for i in infos[:10])
+        raise ModelNotFound(f"Checkpoint '{wanted}' not found. Installed: {names}")
+
+    @contextmanager
+    def acquire_checkpoint(self, record: ModelRecord) -> Iterator[LoadedCheckpoint]:
+        """The checkpoint on the device, locked against eviction while the block runs."""
+        if not record.path.exists():
+            self.refresh()
+            raise ModelNotFound(f"Checkpoint file is gone: {record.relative}")
+
+        def load() -> LoadedCheckpoint:
+            loaded = load_checkpoint(record, allow_unsafe_pickle=self.allow_unsafe_pickle)
+            loaded.extra["sha256"] = self.sha256(record)
+            return loaded
+
+        try:
+            with self.cache.acquire(record.record_id, load) as loaded:
+                yield loaded
+        except CorruptModel:
+            self.cache.drop(record.record_id)
+            raise

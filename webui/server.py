@@ -1,0 +1,43 @@
+"""The HTTP server: FastAPI with the /sdapi/v1 API and the Gradio UI mounted on it."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from fastapi import FastAPI
+
+if TYPE_CHECKING:
+    from webui.app import App
+
+log = logging.getLogger(__name__)
+
+
+def parse_credentials(text: str | None) -> list[tuple[str, str]]:
+    """A1111's "user:pass,user2:pass2" (the password may not contain ':' or ',')."""
+    pairs = []
+    for item in (text or "").replace("\n", ",").split(","):
+        if ":" in item:
+            user, password = item.strip().split(":", 1)
+            pairs.append((user, password))
+    return pairs
+
+
+def create_server(app: App) -> FastAPI:
+    """One FastAPI app: the API when --api or --nowebui, the Gradio UI at / unless --nowebui."""
+    server = FastAPI(title="Stable Diffusion web UI", version="1")
+    settings = app.settings
+    if settings.api or settings.nowebui:
+        from webui.api.router import install_api
+
+        install_api(server, app)
+    if not settings.nowebui:
+        import gradio as gr
+
+        from webui.ui.blocks import build_ui, ui_assets
+
+        blocks = build_ui(app)
+        assets = ui_assets()
+        auth = parse_credentials(settings.gradio_auth) or None
+        server = gr.mount_gradio_app(server, blocks, path="/", auth=auth, **assets)
+    return server

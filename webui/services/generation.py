@@ -1,0 +1,100 @@
+"""The generation service: the one entry point that the UI, the API and extensions call to make images."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from webui import VERSION
+from webui.config.options import OptionsStore
+from webui.core.errors import InvalidRequest, UserError
+from webui.generation.plan import GenerationPlan, OptionsSnapshot
+from webui.generation.request import Txt2ImgRequest, validate
+from webui.generation.runner import GenerationResult, prompt_encoder_for, run_txt2img
+from webui.generation.samplers.registry import find_sampler, resolve_schedule, split_legacy_name
+from webui.generation.seeds import batch_seeds, resolve_seed
+from webui.jobs.job import JobHandle
+from webui.jobs.worker import JobRunner
+from webui.models.manager import ModelManager
+
+log = logging.getLogger(__name__)
+
+
+def snapshot_options(options: OptionsStore) -> OptionsSnapshot:
+    return OptionsSnapshot(
+        clip_skip=int(options.get("CLIP_stop_at_last_layers")),
+        rng=str(options.get("randn_source")),
+        emphasis=str(options.get("emphasis")),
+        comma_backtrack=int(options.get("comma_padding_backtrack")),
+        samples_format=str(options.get("samples_format")),
+        save_images=bool(options.get("samples_save")),
+        preview_every=int(options.get("show_progress_every_n_steps")),
+        previews=bool(options.get("live_previews_enable")),
+    )
+
+
+class GenerationService:
+    def __init__(self, jobs: JobRunner, models: ModelManager, options: OptionsStore, outputs_root: Path) -> None:
+        self._jobs = jobs
+        self._models = models
+        self._options = options
+        self._outputs = outputs_root
+
+    def plan(self, request: Txt2ImgRequest) -> GenerationPlan:
+        """Validate and resolve a request (seeds fixed, sampler found, checkpoint chosen); raise UserError."""
+        problems = validate(request)
+        sampler_name, legacy_schedule = split_legacy_name(request.sampler)
+        try:
+            sampler = find_sampler(sampler_name)
+            schedule = resolve_schedule(
+                sampler,
+                request.scheduler
+                if request.scheduler not in ("", None) and request.scheduler.lower() != "automatic"
+                else legacy_schedule,
+            )
+        except UserError as exc:
+            problems.append(exc.message)
+            sampler, schedule = None, ""
+        if problems:
+            raise InvalidRequest(problems)
+        assert sampler is not None
+        wanted = request.checkpoint or self._options.get("sd_model_checkpoint")
+        try:
+            record = self._models.find_checkpoint(wanted)
+        except UserError:
+            if request.checkpoint:
+                raise
+            record = self._models.find_checkpoint(None)  # the saved choice is gone: fall back like A1111
+        options = snapshot_options(self._options)
+        if request.clip_skip is not None:
+            options = OptionsSnapshot(**{**options.__dict__, "clip_skip": request.clip_skip})
+        seed = resolve_seed(request.seed)
+        return GenerationPlan(
+            request=request,
+            sampler=sampler,
+            schedule=schedule,
+            seeds=batch_seeds(seed, request.batch.count, request.batch.size),
+            checkpoint_id=record.record_id,
+            options=options,
+            version=f"v{VERSION}",
+        )
+
+    def submit(self, request: Txt2ImgRequest, job_id: str | None = None) -> JobHandle:
+        plan = self.plan(request)
+        record = self._models.find_checkpoint(plan.checkpoint_id.split(":", 1)[1])
+
+        def work(job: JobHandle) -> GenerationResult:
+            with self._models.acquire_checkpoint(record) as model:
+                encoder = prompt_encoder_for(model, plan)
+                return run_txt2img(plan, model, encoder, job, job.emit, self._outputs)
+
+        return self._jobs.submit(work, name="txt2img", job_id=job_id)
+
+    def run_sync(self, request: Txt2ImgRequest, timeout: float | None = None) -> GenerationResult:
+        return self.submit(request).result(timeout)
+
+    def interrupt(self) -> None:
+        self._jobs.interrupt_all()
+
+    def skip(self) -> None:
+        self._jobs.skip_current()

@@ -1,0 +1,40 @@
+"""Build the Gradio app: quicksettings bar and tabs. Rendering and binding are separate steps (design §1.12 d)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import gradio as gr
+
+from webui.ui.components.quicksettings import bind_quicksettings, render_quicksettings
+from webui.ui.tabs.txt2img import bind_txt2img, render_txt2img
+
+if TYPE_CHECKING:
+    from webui.app import App
+
+STATIC = Path(__file__).resolve().parent / "static"
+# Quick handlers (refresh, select, gallery clicks) may overlap; generation has its own limit of 1 (tabs/txt2img.py).
+DEFAULT_CONCURRENCY = 4
+
+
+def build_ui(app: App) -> gr.Blocks:
+    """The whole UI for one App; no module state, so several Apps (tests) can each have their own."""
+    with gr.Blocks(title="Stable Diffusion", analytics_enabled=False) as demo:
+        quick = render_quicksettings(app.model_service)
+        with gr.Tabs(elem_id="tabs"):
+            with gr.Tab("txt2img", id="txt2img", elem_id="tab_txt2img"):
+                txt2img = render_txt2img()
+        bind_quicksettings(quick, app.model_service, demo)
+        bind_txt2img(txt2img, app, quick.checkpoint)
+    demo.queue(default_concurrency_limit=DEFAULT_CONCURRENCY)
+    return demo
+
+
+def ui_assets() -> dict[str, Any]:
+    """Keyword arguments for gr.mount_gradio_app (Gradio 6 takes theme/css/js there, not in gr.Blocks)."""
+    return {
+        "theme": gr.themes.Default(primary_hue="orange", secondary_hue="gray", neutral_hue="slate"),
+        "css": (STATIC / "style.css").read_text(encoding="utf-8"),
+        "js": (STATIC / "script.js").read_text(encoding="utf-8"),
+    }
