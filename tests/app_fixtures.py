@@ -43,7 +43,9 @@ def app_factory(tmp_path: Path, tiny_models) -> Iterator:
     made: list[App] = []
 
     def factory(**flags: object) -> App:
-        app = make_app(tmp_path / f"data{len(made)}", tiny_models.root, **flags).start()
+        app = make_app(tmp_path / f"data{len(made)}", tiny_models.root, **flags)
+        app.options.set("sd_model_checkpoint", "tiny-sd15.safetensors")
+        app.start()
         made.append(app)
         return app
 

@@ -17,6 +17,7 @@ log = logging.getLogger(__name__)
 
 API_PREFIX = "/sdapi/v1"
 STATE_KEY = "webui_app"
+BASIC_AUTH = HTTPBasic(auto_error=False)  # stateless: only reads the Authorization header
 
 
 def get_app(request: Request) -> App:
@@ -29,10 +30,9 @@ AppDep = Annotated[App, Depends(get_app)]
 
 def basic_auth_dependency(credentials: list[tuple[str, str]]) -> DependsParam:
     """Matches A1111 1.10 (--api-auth): HTTP Basic, constant-time compare, 401 with WWW-Authenticate."""
-    basic = HTTPBasic(auto_error=False)
     wanted = [(user.encode(), password.encode()) for user, password in credentials]
 
-    def check(given: Annotated[HTTPBasicCredentials | None, Depends(basic)]) -> None:
+    def check(given: Annotated[HTTPBasicCredentials | None, Depends(BASIC_AUTH)]) -> None:
         if given is not None:
             user, password = given.username.encode(), given.password.encode()
             ok = False

@@ -257,6 +257,36 @@ def diffusers_to_ldm(
     return out
 
 
+def kohya_unet_ldm_to_diffusers_names(state: Mapping[str, Tensor], unet_config: Any) -> dict[str, Tensor]:
+    """Rename kohya LoRA keys that use LDM UNet names to kohya's diffusers-style names.
+
+    ``lora_unet_input_blocks_1_1_proj_in.lora_down.weight`` becomes
+    ``lora_unet_down_blocks_0_attentions_0_proj_in.lora_down.weight`` (for SD1.5 block arithmetic). diffusers
+    renames LDM blocks only for SDXL, so SD1/SD2 LoRAs saved with LDM names need this before ``load_lora_weights``.
+    Keys that are not LDM-named UNet keys pass through unchanged.
+    """
+    resnet_parts = {k.replace(".", "_"): v.replace(".", "_") for k, v in _UNET_RESNET_PARTS.items()}
+    table = sorted(
+        (
+            ("lora_unet_" + ldm.replace(".", "_"), "lora_unet_" + diffusers.replace(".", "_"), is_resnet)
+            for diffusers, ldm, is_resnet in unet_prefix_map(unet_config)
+        ),
+        key=lambda entry: len(entry[0]),
+        reverse=True,
+    )
+    out: dict[str, Tensor] = {}
+    for key, value in state.items():
+        module, dot, suffix = key.partition(".")
+        name = module + "_"
+        for old, new, is_resnet in table:
+            if name.startswith(old):
+                rest = name[len(old) :]
+                key = (new + (_replace_part(rest, resnet_parts) if is_resnet else rest))[:-1] + dot + suffix
+                break
+        out[key] = value
+    return out
+
+
 def prepare_for_saving(state: Mapping[str, Tensor], dtype: torch.dtype | None = None) -> dict[str, Tensor]:
     """Detached, contiguous, unshared CPU copies (what ``safetensors.torch.save_file`` needs).
 

@@ -51,6 +51,16 @@ def safetensors_metadata(path: Path) -> dict[str, str]:
     return {str(k): str(v) for k, v in meta.items()}
 
 
+def _looks_like_torch_file(path: Path) -> bool:
+    """torch.save writes a zip archive; very old checkpoints are a bare pickle (protocol opcode 0x80)."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(4)
+    except OSError:
+        return False
+    return head.startswith(b"PK\x03\x04") or head[:1] == b"\x80"
+
+
 def load_state_dict(path: Path, *, allow_unsafe: bool = False) -> dict[str, Any]:
     """All tensors of a model file on the CPU. Pickles go through torch's weights-only unpickler.
 
@@ -67,6 +77,8 @@ def load_state_dict(path: Path, *, allow_unsafe: bool = False) -> dict[str, Any]
             return load_file(str(path), device="cpu")
         except Exception as exc:  # safetensors raises its own error types
             raise CorruptModel(f"{path.name}: cannot load tensors ({exc})") from exc
+    if not _looks_like_torch_file(path):
+        raise CorruptModel(f"{path.name}: not a readable model file (neither a PyTorch archive nor a pickle)")
     try:
         data = torch.load(str(path), map_location="cpu", weights_only=not allow_unsafe)
     except pickle.UnpicklingError as exc:

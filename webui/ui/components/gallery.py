@@ -22,9 +22,18 @@ class ResultPanel:
 def render_result_panel(tab: str) -> ResultPanel:
     with gr.Column(elem_id=f"{tab}_results", elem_classes=["results"]):
         progress = gr.HTML("", elem_id=f"{tab}_progress", elem_classes=["progress-line"])
-        gallery = gr.Gallery(label="Output", show_label=False, elem_id=f"{tab}_gallery", columns=4, height=560,
-                             object_fit="contain", preview=True, allow_preview=True, interactive=False,
-                             format="png")
+        gallery = gr.Gallery(
+            label="Output",
+            show_label=False,
+            elem_id=f"{tab}_gallery",
+            columns=4,
+            height=560,
+            object_fit="contain",
+            preview=True,
+            allow_preview=True,
+            interactive=False,
+            format="png",
+        )
         info = gr.HTML("", elem_id=f"html_info_{tab}", elem_classes=["infotext"])
         generation = gr.State(empty_generation())
     return ResultPanel(progress, gallery, info, generation)

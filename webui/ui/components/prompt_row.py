@@ -22,15 +22,29 @@ def render_prompt_row(tab: str) -> PromptRow:
     """Create the row; elem_ids follow A1111 (`txt2img_prompt`, `txt2img_generate`, …) for scripts and tests."""
     with gr.Row(elem_id=f"{tab}_toprow", elem_classes=["toprow"], equal_height=False):
         with gr.Column(scale=6, elem_classes=["prompts"]):
-            prompt = gr.Textbox(label="Prompt", show_label=False, lines=3, max_lines=12,
-                                placeholder=f"Prompt\n{HOTKEYS_HINT}", elem_id=f"{tab}_prompt")
-            negative = gr.Textbox(label="Negative prompt", show_label=False, lines=3, max_lines=12,
-                                  placeholder=f"Negative prompt\n{HOTKEYS_HINT}", elem_id=f"{tab}_neg_prompt")
+            prompt = gr.Textbox(
+                label="Prompt",
+                show_label=False,
+                lines=3,
+                max_lines=12,
+                placeholder=f"Prompt\n{HOTKEYS_HINT}",
+                elem_id=f"{tab}_prompt",
+            )
+            negative = gr.Textbox(
+                label="Negative prompt",
+                show_label=False,
+                lines=3,
+                max_lines=12,
+                placeholder=f"Negative prompt\n{HOTKEYS_HINT}",
+                elem_id=f"{tab}_neg_prompt",
+            )
         with gr.Column(scale=1, min_width=180, elem_classes=["actions"]):
-            generate = gr.Button("Generate", variant="primary", elem_id=f"{tab}_generate",
-                                 elem_classes=["generate-button"])
+            generate = gr.Button(
+                "Generate", variant="primary", elem_id=f"{tab}_generate", elem_classes=["generate-button"]
+            )
             with gr.Row(elem_classes=["interrupt-skip"]):
-                interrupt = gr.Button("Interrupt", variant="secondary", size="sm", elem_id=f"{tab}_interrupt",
-                                      min_width=60)
+                interrupt = gr.Button(
+                    "Interrupt", variant="secondary", size="sm", elem_id=f"{tab}_interrupt", min_width=60
+                )
                 skip = gr.Button("Skip", variant="secondary", size="sm", elem_id=f"{tab}_skip", min_width=60)
     return PromptRow(prompt, negative, generate, interrupt, skip)

@@ -28,12 +28,24 @@ class QuickSettings:
 def render_quicksettings(models: ModelService) -> QuickSettings:
     notice = models.missing_notice()
     with gr.Row(elem_id="quicksettings", equal_height=True):
-        checkpoint = gr.Dropdown(models.titles(), value=models.current_title(), label="Stable Diffusion checkpoint",
-                                 elem_id="setting_sd_model_checkpoint", scale=0, min_width=380, filterable=True)
-        refresh = gr.Button(REFRESH_SYMBOL, elem_id="refresh_sd_model_checkpoint", elem_classes=["tool"],
-                            scale=0, min_width=40)
-    banner = gr.Markdown(notice.message if notice else "", visible=notice is not None, elem_id="missing-model-banner",
-                         elem_classes=["banner"])
+        checkpoint = gr.Dropdown(
+            models.titles(),
+            value=models.current_title(),
+            label="Stable Diffusion checkpoint",
+            elem_id="setting_sd_model_checkpoint",
+            scale=0,
+            min_width=380,
+            filterable=True,
+        )
+        refresh = gr.Button(
+            REFRESH_SYMBOL, elem_id="refresh_sd_model_checkpoint", elem_classes=["tool"], scale=0, min_width=40
+        )
+    banner = gr.Markdown(
+        notice.message if notice else "",
+        visible=notice is not None,
+        elem_id="missing-model-banner",
+        elem_classes=["banner"],
+    )
     return QuickSettings(checkpoint, refresh, banner)
 
 
@@ -63,7 +75,7 @@ def bind_quicksettings(w: QuickSettings, models: ModelService, demo: gr.Blocks) 
 
     outputs = [w.checkpoint, w.banner]
     demo.load(current, outputs=outputs, show_progress="hidden", api_visibility="private")
-    w.refresh.click(refresh, outputs=outputs, show_progress="hidden", api_visibility="private",
-                    concurrency_limit=None)
-    w.checkpoint.input(select, inputs=[w.checkpoint], outputs=outputs, show_progress="minimal",
-                       api_visibility="private")
+    w.refresh.click(refresh, outputs=outputs, show_progress="hidden", api_visibility="private", concurrency_limit=None)
+    w.checkpoint.input(
+        select, inputs=[w.checkpoint], outputs=outputs, show_progress="minimal", api_visibility="private"
+    )

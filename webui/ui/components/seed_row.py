@@ -19,10 +19,15 @@ class SeedRow:
 
 def render_seed_row(tab: str, *, seed: int) -> SeedRow:
     with gr.Row(elem_id=f"{tab}_seed_row", equal_height=True):
-        seed_box = gr.Number(value=seed, label="Seed", precision=0, elem_id=f"{tab}_seed", scale=4,
-                             info="-1 means a new random seed for every generation")
-        random = gr.Button(RANDOM_SYMBOL, elem_id=f"{tab}_random_seed", elem_classes=["tool"], min_width=40,
-                           scale=0)
+        seed_box = gr.Number(
+            value=seed,
+            label="Seed",
+            precision=0,
+            elem_id=f"{tab}_seed",
+            scale=4,
+            info="-1 means a new random seed for every generation",
+        )
+        random = gr.Button(RANDOM_SYMBOL, elem_id=f"{tab}_random_seed", elem_classes=["tool"], min_width=40, scale=0)
         reuse = gr.Button(REUSE_SYMBOL, elem_id=f"{tab}_reuse_seed", elem_classes=["tool"], min_width=40, scale=0)
     return SeedRow(seed_box, random, reuse)
 
@@ -33,5 +38,4 @@ def random_seed() -> int:
 
 def bind_seed_row(row: SeedRow) -> None:
     """🎲 is local; ♻️ needs the last result and is bound by the tab."""
-    row.random.click(random_seed, outputs=[row.seed], queue=False, show_progress="hidden",
-                     api_visibility="private")
+    row.random.click(random_seed, outputs=[row.seed], queue=False, show_progress="hidden", api_visibility="private")

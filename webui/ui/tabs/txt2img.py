@@ -52,10 +52,17 @@ class Txt2ImgWidgets:
     def request_inputs(self, checkpoint: gr.Dropdown) -> dict[str, gr.components.Component]:
         """The components whose values make a request, by binding.TXT2IMG_FIELDS key."""
         return {
-            "prompt": self.prompts.prompt, "negative_prompt": self.prompts.negative_prompt,
-            "sampler": self.sampling.sampler, "scheduler": self.sampling.scheduler, "steps": self.sampling.steps,
-            "width": self.size.width, "height": self.size.height, "batch_count": self.size.batch_count,
-            "batch_size": self.size.batch_size, "cfg_scale": self.cfg_scale, "seed": self.seed.seed,
+            "prompt": self.prompts.prompt,
+            "negative_prompt": self.prompts.negative_prompt,
+            "sampler": self.sampling.sampler,
+            "scheduler": self.sampling.scheduler,
+            "steps": self.sampling.steps,
+            "width": self.size.width,
+            "height": self.size.height,
+            "batch_count": self.size.batch_count,
+            "batch_size": self.size.batch_size,
+            "cfg_scale": self.cfg_scale,
+            "seed": self.seed.seed,
             "checkpoint": checkpoint,
         }
 
@@ -66,10 +73,18 @@ def render_txt2img(defaults: Txt2ImgRequest | None = None) -> Txt2ImgWidgets:
     prompts = render_prompt_row(TAB)
     with gr.Row(elem_id=f"{TAB}_main", equal_height=False):
         with gr.Column(scale=5, elem_id=f"{TAB}_settings", elem_classes=["settings-column"]):
-            sampling = render_sampler_row(TAB, [s.name for s in SAMPLERS], SCHEDULE_TYPES, sampler=d.sampler,
-                                          scheduler=d.scheduler, steps=d.steps)
+            sampling = render_sampler_row(
+                TAB,
+                [s.name for s in SAMPLERS],
+                SCHEDULE_TYPES,
+                sampler=d.sampler,
+                scheduler=d.scheduler,
+                steps=d.steps,
+            )
             size = render_size_row(TAB, width=d.size.width, height=d.size.height)
-            cfg_scale = gr.Slider(1.0, 30.0, value=d.cfg_scale, step=0.5, label="CFG Scale", elem_id=f"{TAB}_cfg_scale")
+            cfg_scale = gr.Slider(
+                1.0, 30.0, value=d.cfg_scale, step=0.5, label="CFG Scale", elem_id=f"{TAB}_cfg_scale"
+            )
             seed = render_seed_row(TAB, seed=d.seed)
         with gr.Column(scale=6, elem_id=f"{TAB}_results_column"):
             results = render_result_panel(TAB)
@@ -92,14 +107,16 @@ def bind_txt2img(w: Txt2ImgWidgets, app: App, checkpoint: gr.Dropdown) -> None:
             log.exception("txt2img submit failed")
             raise gr.Error("Generation failed with an internal error; see the server log.") from exc
         started = time.perf_counter()
+        finished = False
         try:
             for event in job.events():
                 if isinstance(event, Progress):
                     yield _progress_updates(r, event)
                 else:
+                    finished = True
                     yield _done_updates(r, event, time.perf_counter() - started)
         finally:
-            if not job.done:  # the page went away mid-job: don't keep the GPU busy for nobody
+            if not finished:  # the page went away mid-job: don't keep the GPU busy for nobody
                 job.interrupt()
 
     def select_image(generation: dict[str, Any], evt: gr.SelectData) -> Updates:
@@ -118,17 +135,33 @@ def bind_txt2img(w: Txt2ImgWidgets, app: App, checkpoint: gr.Dropdown) -> None:
         return seeds[index] if 0 <= index < len(seeds) else seeds[0]
 
     w.prompts.generate.click(
-        generate, inputs=set(inputs.values()), outputs=[r.gallery, r.progress, r.info, r.generation],
-        show_progress="minimal", show_progress_on=[r.progress], api_visibility="private",
-        concurrency_id=GENERATE_CONCURRENCY_ID, concurrency_limit=1,
+        generate,
+        inputs=set(inputs.values()),
+        outputs=[r.gallery, r.progress, r.info, r.generation],
+        show_progress="minimal",
+        show_progress_on=[r.progress],
+        api_visibility="private",
+        concurrency_id=GENERATE_CONCURRENCY_ID,
+        concurrency_limit=1,
     )
-    w.prompts.interrupt.click(app.generation.interrupt, queue=False, show_progress="hidden",
-                              api_visibility="private")
+    w.prompts.interrupt.click(app.generation.interrupt, queue=False, show_progress="hidden", api_visibility="private")
     w.prompts.skip.click(app.generation.skip, queue=False, show_progress="hidden", api_visibility="private")
-    r.gallery.select(select_image, inputs=[r.generation], outputs=[r.info, r.generation], queue=False,
-                     show_progress="hidden", api_visibility="private")
-    w.seed.reuse.click(reuse_seed, inputs=[r.generation, w.seed.seed], outputs=[w.seed.seed], queue=False,
-                       show_progress="hidden", api_visibility="private")
+    r.gallery.select(
+        select_image,
+        inputs=[r.generation],
+        outputs=[r.info, r.generation],
+        queue=False,
+        show_progress="hidden",
+        api_visibility="private",
+    )
+    w.seed.reuse.click(
+        reuse_seed,
+        inputs=[r.generation, w.seed.seed],
+        outputs=[w.seed.seed],
+        queue=False,
+        show_progress="hidden",
+        api_visibility="private",
+    )
     bind_size_row(w.size)
     bind_seed_row(w.seed)
 
@@ -156,8 +189,11 @@ def _done_updates(r: ResultPanel, done: JobDone, seconds: float) -> Updates:
     result = done.result
     count = len(result.images)
     noun = "image" if count == 1 else "images"
-    status = f"Interrupted: {count} {noun} in {seconds:.1f}s" if result.interrupted else \
-        f"Done: {count} {noun} in {seconds:.1f}s"
+    status = (
+        f"Interrupted: {count} {noun} in {seconds:.1f}s"
+        if result.interrupted
+        else f"Done: {count} {noun} in {seconds:.1f}s"
+    )
     generation = {**empty_generation(), "infotexts": list(result.infotexts), "seeds": list(result.seeds)}
     return {
         r.gallery: list(result.images),
