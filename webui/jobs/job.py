@@ -42,6 +42,7 @@ class JobHandle:
         self.state = "queued"
         self.started_at: float | None = None
         self.last_progress: Progress | None = None
+        self.last_preview: Any = None  # the latest live preview image, kept between preview steps
         self.outcome: JobDone | None = None
 
     # Called by the user side -------------------------------------------------------------------
@@ -88,6 +89,8 @@ class JobHandle:
 
     def emit(self, progress: Progress) -> None:
         self.last_progress = progress
+        if progress.preview is not None:
+            self.last_preview = progress.preview
         self._events.put(progress)
 
     def start(self) -> None:

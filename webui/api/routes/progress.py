@@ -44,8 +44,8 @@ def get_progress(app: AppDep, skip_current_image: bool = False) -> ProgressRespo
         sampling_steps=step.steps if step else 0,
     )
     image = None
-    if not skip_current_image and step is not None and step.preview is not None:
-        image = encode_png_base64(step.preview, None)
+    if not skip_current_image and job.last_preview is not None:
+        image = encode_png_base64(job.last_preview, None)
     return ProgressResponse(progress=fraction, eta_relative=eta, state=state, current_image=image, textinfo=None)
 
 
