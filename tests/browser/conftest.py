@@ -20,7 +20,7 @@ from tests.app_fixtures import make_app
 from webui.app import App
 
 DEFAULT_CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
+CHROMIUM_ARGS = (
     "--no-sandbox",
     "--disable-gpu",
     "--disable-background-networking",
@@ -28,8 +28,8 @@ CHROMIUM_ARGS = [
     "--disable-quic",
     "--no-first-run",
     "--disable-sync",
-]
-VIEWPORT = {"width": 1280, "height": 900}
+)
+VIEWPORT_SIZE = (1280, 900)
 
 
 @dataclass
@@ -110,7 +110,7 @@ def browser(chromium_path: str) -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=chromium_path, headless=True, args=CHROMIUM_ARGS)
+        chromium = playwright.chromium.launch(executable_path=chromium_path, headless=True, args=list(CHROMIUM_ARGS))
         try:
             yield chromium
         finally:
@@ -120,7 +120,7 @@ def browser(chromium_path: str) -> Iterator[Any]:
 @pytest.fixture
 def ui(browser: Any, live_server: LiveServer) -> Iterator[BrowserPage]:
     """A new browser context on the loaded UI (txt2img's Generate button visible)."""
-    context = browser.new_context(viewport=VIEWPORT)
+    context = browser.new_context(viewport={"width": VIEWPORT_SIZE[0], "height": VIEWPORT_SIZE[1]})
     page = context.new_page()
     recorded = BrowserPage(page)
     page.on("request", lambda request: recorded.requests.append(request.url))

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 pytestmark = [pytest.mark.browser, pytest.mark.filterwarnings("ignore::Warning:gradio.queueing")]
 
 SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "screenshots" / "txt2img.png"
-LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
+LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 GENERATE_TIMEOUT_MS = 60_000
 
 

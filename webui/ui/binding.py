@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 from webui.core.errors import InvalidRequest
@@ -10,20 +11,22 @@ from webui.core.types import BatchSpec, Size
 from webui.generation.request import Txt2ImgRequest
 
 # The keys that the txt2img tab hands over, with the A1111 label used in error messages.
-TXT2IMG_FIELDS: dict[str, str] = {
-    "prompt": "Prompt",
-    "negative_prompt": "Negative prompt",
-    "sampler": "Sampling method",
-    "scheduler": "Schedule type",
-    "steps": "Sampling steps",
-    "width": "Width",
-    "height": "Height",
-    "batch_count": "Batch count",
-    "batch_size": "Batch size",
-    "cfg_scale": "CFG Scale",
-    "seed": "Seed",
-    "checkpoint": "Stable Diffusion checkpoint",
-}
+TXT2IMG_FIELDS: Mapping[str, str] = MappingProxyType(
+    {
+        "prompt": "Prompt",
+        "negative_prompt": "Negative prompt",
+        "sampler": "Sampling method",
+        "scheduler": "Schedule type",
+        "steps": "Sampling steps",
+        "width": "Width",
+        "height": "Height",
+        "batch_count": "Batch count",
+        "batch_size": "Batch size",
+        "cfg_scale": "CFG Scale",
+        "seed": "Seed",
+        "checkpoint": "Stable Diffusion checkpoint",
+    }
+)
 
 
 class _Reader:
