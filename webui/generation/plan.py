@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from webui.generation.request import Txt2ImgRequest
 from webui.generation.samplers.registry import SamplerSpec
+from webui.models.records import ModelRecord
 
 
 @dataclass(frozen=True)
@@ -29,7 +30,7 @@ class GenerationPlan:
     sampler: SamplerSpec
     schedule: str
     seeds: list[list[int]]  # per batch, per image
-    checkpoint_id: str
+    checkpoint: ModelRecord
     options: OptionsSnapshot
     version: str
 

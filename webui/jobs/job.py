@@ -100,8 +100,8 @@ class JobHandle:
     def finish(self, outcome: JobDone) -> None:
         self.outcome = outcome
         self.state = "done"
+        self._done.set()  # before the event, so a reader that sees JobDone also sees done == True
         self._events.put(outcome)
-        self._done.set()
 
     @property
     def interrupted(self) -> bool:

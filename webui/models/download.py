@@ -52,13 +52,13 @@ DEFAULT_MODEL = ModelDownload(
 class Opener(Protocol):
     """What download_file needs from an opener: urllib.request.OpenerDirector fits."""
 
-    def open(self, fullurl: urllib.request.Request, data: None = None, timeout: float = ...) -> http.client.HTTPResponse:
-        ...
+    def open(
+        self, fullurl: urllib.request.Request, data: None = None, timeout: float = ...
+    ) -> http.client.HTTPResponse: ...
 
 
 class Downloader(Protocol):
-    def __call__(self, url: str, dest: Path, *, sha256: str | None, expected_size: int | None = None) -> Path:
-        ...
+    def __call__(self, url: str, dest: Path, *, sha256: str | None, expected_size: int | None = None) -> Path: ...
 
 
 def _format_duration(seconds: float) -> str:

@@ -74,17 +74,16 @@ class GenerationService:
             sampler=sampler,
             schedule=schedule,
             seeds=batch_seeds(seed, request.batch.count, request.batch.size),
-            checkpoint_id=record.record_id,
+            checkpoint=record,
             options=options,
             version=f"v{VERSION}",
         )
 
     def submit(self, request: Txt2ImgRequest, job_id: str | None = None) -> JobHandle:
         plan = self.plan(request)
-        record = self._models.find_checkpoint(plan.checkpoint_id.split(":", 1)[1])
 
         def work(job: JobHandle) -> GenerationResult:
-            with self._models.acquire_checkpoint(record) as model:
+            with self._models.acquire_checkpoint(plan.checkpoint) as model:
                 encoder = prompt_encoder_for(model, plan)
                 return run_txt2img(plan, model, encoder, job, job.emit, self._outputs)
 
