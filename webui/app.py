@@ -111,6 +111,27 @@ def find_port(host: str, wanted: int | None, default: int) -> int:
     raise SystemExit(f"No free port between {default} and {default + 99}; pass --port N.")
 
 
+def offer_default_model(app: App) -> None:
+    """A1111's start-up behaviour with no checkpoint: offer (or with --download-default-model, do) the download
+    of SD 1.5. Nothing touches the network unless the user agrees; a failed download leaves the server usable.
+    """
+    settings = app.settings
+    if app.model_service.missing_notice() is None or settings.demo_model or settings.no_download_sd_model:
+        return
+    from webui.core.errors import UserError
+    from webui.models.download import offer_default_download
+
+    try:
+        path = offer_default_download(
+            app.paths.checkpoints, assume_yes=settings.download_default_model, interactive=sys.stdin.isatty()
+        )
+    except UserError as exc:
+        log.error(exc.message)
+        return
+    if path is not None:
+        app.models.refresh()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Start the server (web UI, and the API with --api or --nowebui). Blocks until Ctrl+C."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -126,6 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     app = build_app(settings)
+    offer_default_model(app)
     notice = app.model_service.missing_notice()
     if notice:
         log.warning(notice.message)

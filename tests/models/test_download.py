@@ -93,7 +93,7 @@ class _Server(ThreadingHTTPServer):
 def server() -> Iterator[tuple[str, ServerConfig]]:
     config = ServerConfig()
     httpd = _Server(config)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{httpd.server_address[1]}/model.safetensors", config
