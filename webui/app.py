@@ -111,6 +111,19 @@ def find_port(host: str, wanted: int | None, default: int) -> int:
     raise SystemExit(f"No free port between {default} and {default + 99}; pass --port N.")
 
 
+def share_reachable(host: str = "api.gradio.app", timeout: float = 3.0) -> bool:
+    """Whether Gradio's share service resolves; only asked when the user passed --share."""
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(timeout)
+    try:
+        socket.getaddrinfo(host, 443)
+        return True
+    except OSError:
+        return False
+    finally:
+        socket.setdefaulttimeout(previous)
+
+
 def offer_default_model(app: App) -> None:
     """A1111's start-up behaviour with no checkpoint: offer (or with --download-default-model, do) the download
     of SD 1.5. Nothing touches the network unless the user agrees; a failed download leaves the server usable.
@@ -139,13 +152,12 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
     settings = settings_from_args(args, PROJECT_ROOT)
-    if settings.share:
-        print(
-            "--share needs a connection to Gradio's share servers; this machine has none. "
-            "Use --listen to serve your local network instead.",
-            file=sys.stderr,
-        )
+    if settings.share and not share_reachable():
+        print("--share needs a connection to Gradio's share servers, and this machine cannot reach them "
+              "(offline?). Use --listen to serve your local network instead.", file=sys.stderr)
         return 2
+    if settings.share:
+        log.warning("--share is not supported yet; serving locally only. Use --listen for your local network.")
     app = build_app(settings)
     offer_default_model(app)
     notice = app.model_service.missing_notice()
