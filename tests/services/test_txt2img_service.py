@@ -193,3 +193,15 @@ def test_conditioning_is_cached_when_only_the_seed_changes(tiny_app) -> None:
     finally:
         encoder.encode_chunks = original
     assert calls == []
+
+
+def test_sdxl_single_file_generates(tiny_app) -> None:
+    req = Txt2ImgRequest(prompt="a castle", seed=9, checkpoint="tiny-sdxl.safetensors", save_images=False, **SMALL)
+    a, b = tiny_app.generation.run_sync(req), tiny_app.generation.run_sync(req)
+    assert a.images[0].size == (64, 64)
+    assert np.array_equal(pixels(a.images[0]), pixels(b.images[0]))
+    other = tiny_app.generation.run_sync(
+        Txt2ImgRequest(prompt="a castle", seed=10, checkpoint="tiny-sdxl.safetensors", save_images=False, **SMALL)
+    )
+    assert np.abs(pixels(a.images[0]) - pixels(other.images[0])).mean() > 0.5
+    assert "Model: tiny-sdxl," in a.infotexts[0]

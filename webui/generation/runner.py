@@ -18,13 +18,14 @@ from webui.core.events import Progress
 from webui.generation.denoiser import CfgDenoiser
 from webui.generation.plan import GenerationPlan
 from webui.generation.previews import latent_preview
+from webui.generation.request import Txt2ImgRequest
 from webui.generation.samplers.schedules import DiscreteSigmas, make_sigmas
 from webui.generation.samplers.steppers import StepInfo
 from webui.generation.seeds import NoiseSource
 from webui.images.infotext import build_infotext
 from webui.images.saving import dated_folder, save_image
 from webui.models.loaders.checkpoint import LoadedCheckpoint
-from webui.prompting.encode import PromptEncoder
+from webui.prompting.encode import Conditioning, PromptEncoder
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +73,17 @@ def infotext_params(plan: GenerationPlan, model: LoadedCheckpoint, seed: int) ->
     }
 
 
+def sdxl_added_cond(
+    cond: Conditioning, req: Txt2ImgRequest, n: int, device: torch.device
+) -> dict[str, torch.Tensor] | None:
+    """SDXL's extra UNet inputs: pooled text embedding and size/crop conditioning (A1111: crop 0, target = size)."""
+    if cond.pooled is None:
+        return None
+    h, w = req.size.height, req.size.width
+    time_ids = torch.tensor([[h, w, 0, 0, h, w]], dtype=torch.float32, device=device)
+    return {"text_embeds": cond.pooled.expand(n, -1), "time_ids": time_ids.expand(n, -1)}
+
+
 @torch.no_grad()
 def decode_latents(model: LoadedCheckpoint, latents: torch.Tensor) -> list[Image.Image]:
     """VAE decode to PIL images; retries in fp32 if a half-precision VAE produced NaNs (as A1111 does)."""
@@ -115,6 +127,8 @@ def run_txt2img(
             uncond.context.expand(n, -1, -1),
             req.cfg_scale,
             prediction=prediction,
+            added_cond=sdxl_added_cond(cond, req, n, device),
+            added_uncond=sdxl_added_cond(uncond, req, n, device),
         )
         x = noise.first() * sigmas[0]
         latest = {"x": x}
@@ -158,8 +172,9 @@ def prompt_encoder_for(model: LoadedCheckpoint, plan: GenerationPlan) -> PromptE
     encoder: Any = model.extra.get(key)
     if encoder is None:
         encoder = PromptEncoder(
-            model.tokenizers[0],
-            model.text_encoders[0],
+            model.tokenizers,
+            model.text_encoders,
+            sdxl=model.identity.is_sdxl,
             comma_backtrack=plan.options.comma_backtrack,
             emphasis=plan.options.emphasis,
         )

@@ -1,4 +1,6 @@
-"""The only module that runs text encoders: A1111's chunked encoding with clip skip and emphasis."""
+"""The only module that runs text encoders: A1111's chunked encoding with clip skip, emphasis and SDXL's two
+encoders. Conditioning is cached per text while the model stays loaded, so a seed-only change encodes nothing.
+"""
 
 from __future__ import annotations
 
@@ -20,14 +22,23 @@ class Conditioning:
 
 
 def token_ids_of(tokenizer: Any) -> TokenIds:
+    """Ids for chunking. As A1111, chunks are padded with EOS; encoders whose pad differs are fixed up later."""
     vocab = tokenizer.get_vocab()
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    return TokenIds(bos=tokenizer.bos_token_id, eos=tokenizer.eos_token_id, pad=pad, comma=vocab.get(",</w>", 267))
+    eos = tokenizer.eos_token_id
+    return TokenIds(bos=tokenizer.bos_token_id, eos=eos, pad=eos, comma=vocab.get(",</w>", 267))
 
 
 def tokenize(tokenizer: Any, text: str) -> list[int]:
     """Token ids without BOS/EOS and without truncation."""
     return list(tokenizer(text, add_special_tokens=False, truncation=False)["input_ids"])
+
+
+def pad_after_first_eos(tokens: list[int], eos: int, pad: int) -> list[int]:
+    """Matches A1111: for OpenCLIP encoders (SD2, SDXL's second), everything after the first EOS becomes the pad id."""
+    if pad == eos or eos not in tokens:
+        return list(tokens)
+    first = tokens.index(eos)
+    return tokens[: first + 1] + [pad] * (len(tokens) - first - 1)
 
 
 def apply_emphasis(z: torch.Tensor, weights: torch.Tensor, mode: str = "Original") -> torch.Tensor:
@@ -41,64 +52,78 @@ def apply_emphasis(z: torch.Tensor, weights: torch.Tensor, mode: str = "Original
     return z
 
 
-def _encode_chunk(encoder: Any, chunk: Chunk, clip_skip: int, device: torch.device) -> torch.Tensor:
-    ids = torch.tensor([chunk.tokens], device=device)
-    out = encoder(ids, output_hidden_states=clip_skip > 1)
-    if clip_skip > 1:
-        return encoder.final_layer_norm(out.hidden_states[-clip_skip])
-    return out.last_hidden_state
-
-
 class PromptEncoder:
-    """Encodes prompts for one loaded SD1/SD2 checkpoint; results are cached by (text, clip skip)."""
+    """Encodes prompts for one loaded checkpoint (SD1/SD2: one encoder; SDXL: two, plus the pooled output)."""
 
     def __init__(
         self,
-        tokenizer: Any,
-        text_encoder: Any,
+        tokenizers: list[Any],
+        text_encoders: list[Any],
         *,
+        sdxl: bool = False,
         comma_backtrack: int = 20,
         emphasis: str = "Original",
         cache_size: int = 16,
     ) -> None:
-        self.tokenizer = tokenizer
-        self.text_encoder = text_encoder
-        self.ids = token_ids_of(tokenizer)
+        self.tokenizers = tokenizers
+        self.text_encoders = text_encoders
+        self.sdxl = sdxl
+        self.ids = token_ids_of(tokenizers[0])
+        self.pads = [t.pad_token_id if t.pad_token_id is not None else t.eos_token_id for t in tokenizers]
         self.comma_backtrack = comma_backtrack
         self.emphasis = emphasis
-        self._cache: OrderedDict[tuple[str, int], torch.Tensor] = OrderedDict()
+        self._cache: OrderedDict[tuple[str, int], Conditioning] = OrderedDict()
         self._cache_size = cache_size
 
     def chunks(self, text: str) -> list[Chunk]:
-        return chunk_tokens(tokenize(self.tokenizer, text), ids=self.ids, comma_backtrack=self.comma_backtrack)
+        return chunk_tokens(tokenize(self.tokenizers[0], text), ids=self.ids, comma_backtrack=self.comma_backtrack)
+
+    def _ids(self, index: int, chunk: Chunk, device: torch.device) -> torch.Tensor:
+        tokens = pad_after_first_eos(chunk.tokens, self.ids.eos, self.pads[index])
+        return torch.tensor([tokens], device=device)
+
+    def _encode_one(self, chunk: Chunk, clip_skip: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        device = next(self.text_encoders[0].parameters()).device
+        if self.sdxl:
+            # A1111 (default "Clip skip SDXL" off): both encoders' penultimate layer, no final norm.
+            first = self.text_encoders[0](self._ids(0, chunk, device), output_hidden_states=True)
+            second = self.text_encoders[1](self._ids(1, chunk, device), output_hidden_states=True)
+            z = torch.cat([first.hidden_states[-2], second.hidden_states[-2]], dim=-1)
+            pooled = second.text_embeds
+        else:
+            encoder = self.text_encoders[0]
+            out = encoder(self._ids(0, chunk, device), output_hidden_states=clip_skip > 1)
+            if clip_skip > 1:
+                z = encoder.final_layer_norm(out.hidden_states[-clip_skip])
+            else:
+                z = out.last_hidden_state
+            pooled = None
+        weights = torch.tensor([chunk.weights], device=device)
+        return apply_emphasis(z, weights, self.emphasis), pooled
 
     @torch.no_grad()
-    def encode_chunks(self, chunks: list[Chunk], clip_skip: int = 1) -> torch.Tensor:
-        device = next(self.text_encoder.parameters()).device
-        parts = []
+    def encode_chunks(self, chunks: list[Chunk], clip_skip: int = 1) -> Conditioning:
+        parts, pooled = [], None
         for chunk in chunks:
-            z = _encode_chunk(self.text_encoder, chunk, clip_skip, device)
-            weights = torch.tensor([chunk.weights], device=device)
-            parts.append(apply_emphasis(z, weights, self.emphasis))
-        return torch.cat(parts, dim=1)
+            z, chunk_pooled = self._encode_one(chunk, clip_skip)
+            parts.append(z)
+            pooled = chunk_pooled if pooled is None else pooled  # A1111 pools the first chunk
+        return Conditioning(torch.cat(parts, dim=1), pooled)
 
     def encode_pair(self, prompt: str, negative: str, clip_skip: int = 1) -> tuple[Conditioning, Conditioning]:
         """Cond and uncond with the same number of chunks, as A1111 pads them."""
         cond_chunks, uncond_chunks = self.chunks(prompt), self.chunks(negative)
         pad_to_same_length(cond_chunks, uncond_chunks, self.ids)
-        return (
-            Conditioning(self._cached(prompt, cond_chunks, clip_skip)),
-            Conditioning(self._cached(negative, uncond_chunks, clip_skip)),
-        )
+        return self._cached(prompt, cond_chunks, clip_skip), self._cached(negative, uncond_chunks, clip_skip)
 
-    def _cached(self, text: str, chunks: list[Chunk], clip_skip: int) -> torch.Tensor:
+    def _cached(self, text: str, chunks: list[Chunk], clip_skip: int) -> Conditioning:
         key = (f"{len(chunks)}\0{text}", clip_skip)
         hit = self._cache.get(key)
         if hit is not None:
             self._cache.move_to_end(key)
             return hit
-        z = self.encode_chunks(chunks, clip_skip)
-        self._cache[key] = z
+        cond = self.encode_chunks(chunks, clip_skip)
+        self._cache[key] = cond
         while len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
-        return z
+        return cond
