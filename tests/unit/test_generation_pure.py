@@ -11,7 +11,7 @@ from webui.generation.request import Txt2ImgRequest, validate
 from webui.generation.samplers.registry import find_sampler, resolve_schedule, split_legacy_name
 from webui.generation.samplers.schedules import DiscreteSigmas, karras, make_sigmas, uniform
 from webui.generation.seeds import batch_seeds, resolve_seed
-from webui.prompting.chunking import CHUNK_LENGTH, TokenIds, chunk_tokens, pad_to_same_length
+from webui.prompting.chunking import CHUNK_LENGTH, TokenIds, chunk_tokens
 
 SD_SCHEDULE = {"beta_start": 0.00085, "beta_end": 0.012, "beta_schedule": "scaled_linear", "num_train_timesteps": 1000}
 
@@ -91,14 +91,17 @@ def test_empty_prompt_is_one_padded_chunk() -> None:
     assert chunk.tokens[0] == 49406 and set(chunk.tokens[1:]) == {49407}
 
 
-def test_long_prompt_makes_two_chunks_and_padding_equalises() -> None:
-    ids = TokenIds()
+def test_long_prompt_makes_two_chunks() -> None:
     chunks = chunk_tokens(list(range(1000, 1100)), comma_backtrack=0)
     assert len(chunks) == 2 and all(len(c.tokens) == 77 for c in chunks)
     assert chunks[1].tokens[1:26] == list(range(1075, 1100))
-    short = chunk_tokens([5])
-    pad_to_same_length(short, chunks, ids)
-    assert len(short) == 2
+
+
+def test_break_starts_a_new_chunk_even_when_repeated() -> None:
+    chunks = chunk_tokens([1, 2, 3], breaks=[1, 1])
+    assert len(chunks) == 3
+    assert chunks[0].tokens[1:3] == [1, 49407] and chunks[1].tokens[1] == 49407 and chunks[2].tokens[1:3] == [2, 3]
+    assert len(chunk_tokens([1], breaks=[1])) == 1  # BREAK at the end adds nothing, as in A1111
 
 
 def test_comma_backtrack_moves_the_words_after_the_last_comma() -> None:
@@ -110,3 +113,12 @@ def test_comma_backtrack_moves_the_words_after_the_last_comma() -> None:
     assert chunks[1].tokens[1:11] == list(range(2000, 2010))
     no_backtrack = chunk_tokens(tokens, comma_backtrack=0)
     assert no_backtrack[0].tokens[1:76] == tokens[:75]
+
+
+def test_checkpoint_scan_skips_vae_files_next_to_checkpoints(tmp_path) -> None:
+    from webui.models.scan import scan_checkpoints
+
+    for name in ("model.safetensors", "model.vae.safetensors", "vae.safetensors", "sub/deep.ckpt", "empty.ckpt"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"" if name == "empty.ckpt" else b"x")
+    assert [r.relative for r in scan_checkpoints(tmp_path)] == ["model.safetensors", "sub/deep.ckpt", "vae.safetensors"]

@@ -1,65 +1,99 @@
-"""The model as a denoiser in sigma space: UNet + classifier-free guidance → estimate of the clean latent."""
+"""The model as a denoiser in sigma space: UNet + classifier-free guidance (with AND sub-prompts) → estimate of
+the clean latent. Follows k-diffusion's CompVis(V)Denoiser wrapping and A1111's CFGDenoiser combination rule.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 
 from webui.generation.samplers.schedules import DiscreteSigmas
+from webui.prompting.encode import Conditioning
+
+
+@dataclass(frozen=True)
+class StepConds:
+    """What the denoiser uses at one step: weighted positive sub-prompts (AND) and the negative prompt."""
+
+    positives: list[tuple[Conditioning, float]]
+    negative: Conditioning
+
+
+CondsForStep = Callable[[int], StepConds]
 
 
 class CfgDenoiser:
-    """Wraps an eps- or v-prediction UNet as k-diffusion's CompVis(V)Denoiser does, and runs cond and uncond
-    in one batch (A1111 batches them likewise). `cond`/`uncond` are (B, T, C) contexts.
+    """denoise(x, sigma) for a batch of n images sharing one prompt schedule.
+
+    Matches A1111 1.10: the step counter advances on every model evaluation (so prompt editing counts evaluations
+    for second-order samplers too), result = uncond + Σ weight·(cond − uncond)·cfg, and contexts of different
+    token lengths are evaluated in separate UNet calls (A1111's default, "Pad prompt/negative prompt" off).
     """
 
     def __init__(
         self,
         unet: Any,
         sigmas: DiscreteSigmas,
-        cond: torch.Tensor,
-        uncond: torch.Tensor,
+        conds_for_step: CondsForStep,
         cfg_scale: float,
         *,
         prediction: str = "epsilon",
-        added_cond: dict[str, torch.Tensor] | None = None,
-        added_uncond: dict[str, torch.Tensor] | None = None,
+        time_ids: torch.Tensor | None = None,
     ) -> None:
         self.unet = unet
         self.sigmas = sigmas
-        self.cond = cond
-        self.uncond = uncond
+        self.conds_for_step = conds_for_step
         self.cfg_scale = cfg_scale
         self.prediction = prediction
-        self.added_cond = added_cond
-        self.added_uncond = added_uncond
+        self.time_ids = time_ids
+        self.step = 0
 
-    def _model(
-        self, x: torch.Tensor, sigma: torch.Tensor, context: torch.Tensor, added: dict[str, torch.Tensor] | None
-    ) -> torch.Tensor:
+    def _model(self, x: torch.Tensor, sigma: torch.Tensor, conds: list[Conditioning]) -> torch.Tensor:
+        """One UNet call for len(conds) copies of x; conds all have the same token length."""
+        n = x.shape[0]
         dtype = self.unet.dtype
-        c_in = 1 / (sigma**2 + 1) ** 0.5
-        t = self.sigmas.sigma_to_t(sigma.reshape(-1).float().cpu()).to(x.device)
-        kwargs: dict[str, Any] = {"added_cond_kwargs": added} if added is not None else {}
-        out = self.unet((x * c_in).to(dtype), t, encoder_hidden_states=context.to(dtype), **kwargs).sample.float()
+        x_in = x.repeat(len(conds), 1, 1, 1)
+        sig = sigma.reshape(1).to(x.device).expand(x_in.shape[0]).reshape(-1, 1, 1, 1)
+        context = torch.cat([c.context.expand(n, -1, -1) for c in conds]).to(x.device, dtype)
+        kwargs: dict[str, Any] = {}
+        if self.time_ids is not None:
+            pooled = torch.cat([c.pooled.expand(n, -1) for c in conds if c.pooled is not None])
+            kwargs["added_cond_kwargs"] = {
+                "text_embeds": pooled.to(x.device, dtype),
+                "time_ids": self.time_ids.to(x.device, dtype).expand(x_in.shape[0], -1),
+            }
+        c_in = 1 / (sig**2 + 1) ** 0.5
+        t = self.sigmas.sigma_to_t(sig.reshape(-1).float().cpu()).to(x.device)
+        out = self.unet((x_in * c_in).to(dtype), t, encoder_hidden_states=context, **kwargs).sample.float()
         if self.prediction == "v_prediction":
-            c_skip = 1 / (sigma**2 + 1)
-            c_out = -sigma / (sigma**2 + 1) ** 0.5
-            return x * c_skip + out * c_out
-        return x - out * sigma
+            return x_in * (1 / (sig**2 + 1)) + out * (-sig / (sig**2 + 1) ** 0.5)
+        return x_in - out * sig
+
+    def _evaluate(self, x: torch.Tensor, sigma: torch.Tensor, conds: list[Conditioning]) -> list[torch.Tensor]:
+        """Model outputs for each conditioning, batching those of equal token length into one call."""
+        n = x.shape[0]
+        groups: dict[int, list[int]] = {}
+        for index, cond in enumerate(conds):
+            groups.setdefault(cond.context.shape[1], []).append(index)
+        outputs: list[torch.Tensor | None] = [None] * len(conds)
+        for indexes in groups.values():
+            result = self._model(x, sigma, [conds[i] for i in indexes])
+            for k, i in enumerate(indexes):
+                outputs[i] = result[k * n : (k + 1) * n]
+        return [o for o in outputs if o is not None]
 
     def __call__(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
-        batch = x.shape[0]
-        sigma_b = sigma.reshape(1).to(x.device).expand(batch)
-        sig = sigma_b.reshape(batch, 1, 1, 1)
-        if self.cfg_scale == 1.0:
-            return self._model(x, sig, self.cond, self.added_cond)
-        x_in = torch.cat([x, x])
-        context = torch.cat([self.cond, self.uncond])
-        added = None
-        if self.added_cond is not None and self.added_uncond is not None:
-            added = {k: torch.cat([self.added_cond[k], self.added_uncond[k]]) for k in self.added_cond}
-        both = self._model(x_in, torch.cat([sig, sig]), context, added)
-        cond_out, uncond_out = both[:batch], both[batch:]
-        return uncond_out + (cond_out - uncond_out) * self.cfg_scale
+        step_conds = self.conds_for_step(self.step)
+        self.step += 1
+        positives = step_conds.positives
+        if self.cfg_scale == 1.0 and len(positives) == 1 and positives[0][1] == 1.0:
+            return self._evaluate(x, sigma, [positives[0][0]])[0]
+        outs = self._evaluate(x, sigma, [c for c, _ in positives] + [step_conds.negative])
+        uncond = outs[-1]
+        denoised = uncond.clone()
+        for (_, weight), out in zip(positives, outs[:-1], strict=True):
+            denoised += (out - uncond) * (weight * self.cfg_scale)
+        return denoised

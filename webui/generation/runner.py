@@ -15,6 +15,7 @@ import torch
 from PIL import Image
 
 from webui.core.events import Progress
+from webui.generation.conditioning import build_conds
 from webui.generation.denoiser import CfgDenoiser
 from webui.generation.plan import GenerationPlan
 from webui.generation.previews import latent_preview
@@ -25,7 +26,7 @@ from webui.generation.seeds import NoiseSource
 from webui.images.infotext import build_infotext
 from webui.images.saving import dated_folder, save_image
 from webui.models.loaders.checkpoint import LoadedCheckpoint
-from webui.prompting.encode import Conditioning, PromptEncoder
+from webui.prompting.encode import PromptEncoder
 
 log = logging.getLogger(__name__)
 
@@ -73,15 +74,12 @@ def infotext_params(plan: GenerationPlan, model: LoadedCheckpoint, seed: int) ->
     }
 
 
-def sdxl_added_cond(
-    cond: Conditioning, req: Txt2ImgRequest, n: int, device: torch.device
-) -> dict[str, torch.Tensor] | None:
-    """SDXL's extra UNet inputs: pooled text embedding and size/crop conditioning (A1111: crop 0, target = size)."""
-    if cond.pooled is None:
+def sdxl_time_ids(model: LoadedCheckpoint, req: Txt2ImgRequest) -> torch.Tensor | None:
+    """SDXL's size/crop conditioning (A1111: original size = target size = the image size, crop 0, 0)."""
+    if not model.identity.is_sdxl:
         return None
     h, w = req.size.height, req.size.width
-    time_ids = torch.tensor([[h, w, 0, 0, h, w]], dtype=torch.float32, device=device)
-    return {"text_embeds": cond.pooled.expand(n, -1), "time_ids": time_ids.expand(n, -1)}
+    return torch.tensor([[h, w, 0, 0, h, w]], dtype=torch.float32)
 
 
 @torch.no_grad()
@@ -108,7 +106,7 @@ def run_txt2img(
 ) -> GenerationResult:
     req = plan.request
     device = model.unet.device
-    cond, uncond = encoder.encode_pair(req.prompt, req.negative_prompt, plan.options.clip_skip)
+    conds = build_conds(encoder, req.prompt, req.negative_prompt, req.steps, plan.options.clip_skip)
     discrete = DiscreteSigmas.from_scheduler_config(model.scheduler_config)
     sigmas = make_sigmas(plan.schedule, discrete, req.steps).to(device)
     prediction = model.identity.prediction
@@ -119,16 +117,8 @@ def run_txt2img(
     for batch_no, seeds in enumerate(plan.seeds):
         shape = (4, req.size.height // 8, req.size.width // 8)
         noise = NoiseSource(seeds, shape, device, rng=plan.options.rng)
-        n = len(seeds)
         denoiser = CfgDenoiser(
-            model.unet,
-            discrete,
-            cond.context.expand(n, -1, -1),
-            uncond.context.expand(n, -1, -1),
-            req.cfg_scale,
-            prediction=prediction,
-            added_cond=sdxl_added_cond(cond, req, n, device),
-            added_uncond=sdxl_added_cond(uncond, req, n, device),
+            model.unet, discrete, conds.at, req.cfg_scale, prediction=prediction, time_ids=sdxl_time_ids(model, req)
         )
         x = noise.first() * sigmas[0]
         latest = {"x": x}

@@ -48,7 +48,9 @@ def scan_folder(
 
 
 def scan_checkpoints(root: Path) -> list[ModelRecord]:
-    return scan_folder(root, ModelKind.CHECKPOINT, CHECKPOINT_SUFFIXES, diffusers_check=_is_diffusers_pipeline)
+    """Checkpoints; `NAME.vae.safetensors` files next to them are VAEs, not checkpoints (as in A1111)."""
+    found = scan_folder(root, ModelKind.CHECKPOINT, CHECKPOINT_SUFFIXES, diffusers_check=_is_diffusers_pipeline)
+    return [r for r in found if [s.lower() for s in r.path.suffixes[-2:-1]] != [".vae"]]
 
 
 def scan_vaes(root: Path) -> list[ModelRecord]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 CHUNK_LENGTH = 75
@@ -37,7 +39,7 @@ def chunk_tokens(
     *,
     ids: TokenIds = TokenIds(),
     comma_backtrack: int = 20,
-    breaks: set[int] | frozenset[int] = frozenset(),
+    breaks: Sequence[int] = (),
 ) -> list[Chunk]:
     """Matches A1111 1.10's tokenize_line: full chunks of 75; when a chunk fills up and a comma is within the
     last `comma_backtrack` tokens, the words after that comma move to the next chunk. `breaks` are positions in
@@ -47,8 +49,9 @@ def chunk_tokens(
     chunks: list[Chunk] = []
     current = Chunk()
     last_comma = -1
+    pending_breaks = Counter(breaks)
     for position, (token, weight) in enumerate(zip(tokens, weights, strict=True)):
-        if position in breaks:
+        for _ in range(pending_breaks.pop(position, 0)):
             chunks.append(_close(current, ids))
             current, last_comma = Chunk(), -1
         if token == ids.comma:
@@ -72,10 +75,3 @@ def chunk_tokens(
         chunks.append(_close(current, ids))
     return chunks
 
-
-def pad_to_same_length(a: list[Chunk], b: list[Chunk], ids: TokenIds = TokenIds()) -> None:
-    """A1111 pads the shorter of cond/uncond with empty chunks so both have the same token count."""
-    while len(a) < len(b):
-        a.append(_close(Chunk(), ids))
-    while len(b) < len(a):
-        b.append(_close(Chunk(), ids))

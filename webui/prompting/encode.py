@@ -10,7 +10,8 @@ from typing import Any
 
 import torch
 
-from webui.prompting.chunking import Chunk, TokenIds, chunk_tokens, pad_to_same_length
+from webui.prompting.chunking import Chunk, TokenIds, chunk_tokens
+from webui.prompting.parser import weighted_text_pieces
 
 
 @dataclass(frozen=True)
@@ -75,8 +76,27 @@ class PromptEncoder:
         self._cache: OrderedDict[tuple[str, int], Conditioning] = OrderedDict()
         self._cache_size = cache_size
 
+    def weighted_tokens(self, text: str) -> tuple[list[int], list[float], list[int]]:
+        """Token ids and emphasis weights of a prompt's text, and the positions where BREAK starts a new chunk."""
+        tokens: list[int] = []
+        weights: list[float] = []
+        breaks: list[int] = []
+        for piece in weighted_text_pieces(text):
+            if piece.is_break:
+                breaks.append(len(tokens))
+                continue
+            ids = tokenize(self.tokenizers[0], piece.text)
+            tokens += ids
+            weights += [piece.weight] * len(ids)
+        return tokens, weights, breaks
+
     def chunks(self, text: str) -> list[Chunk]:
-        return chunk_tokens(tokenize(self.tokenizers[0], text), ids=self.ids, comma_backtrack=self.comma_backtrack)
+        tokens, weights, breaks = self.weighted_tokens(text)
+        return chunk_tokens(tokens, weights, ids=self.ids, comma_backtrack=self.comma_backtrack, breaks=breaks)
+
+    def encode(self, text: str, clip_skip: int = 1) -> Conditioning:
+        """One prompt text (no AND, no editing syntax left) → conditioning, cached while the model is loaded."""
+        return self._cached(text, self.chunks(text), clip_skip)
 
     def _ids(self, index: int, chunk: Chunk, device: torch.device) -> torch.Tensor:
         tokens = pad_after_first_eos(chunk.tokens, self.ids.eos, self.pads[index])
@@ -109,12 +129,6 @@ class PromptEncoder:
             parts.append(z)
             pooled = chunk_pooled if pooled is None else pooled  # A1111 pools the first chunk
         return Conditioning(torch.cat(parts, dim=1), pooled)
-
-    def encode_pair(self, prompt: str, negative: str, clip_skip: int = 1) -> tuple[Conditioning, Conditioning]:
-        """Cond and uncond with the same number of chunks, as A1111 pads them."""
-        cond_chunks, uncond_chunks = self.chunks(prompt), self.chunks(negative)
-        pad_to_same_length(cond_chunks, uncond_chunks, self.ids)
-        return self._cached(prompt, cond_chunks, clip_skip), self._cached(negative, uncond_chunks, clip_skip)
 
     def _cached(self, text: str, chunks: list[Chunk], clip_skip: int) -> Conditioning:
         key = (f"{len(chunks)}\0{text}", clip_skip)
