@@ -298,6 +298,27 @@ def test_sdxl_lora_with_te1_te2_and_ldm_unet_names(sdxl: LoadedCheckpoint) -> No
     assert not changed(before, snapshot(sdxl))
 
 
+@pytest.mark.parametrize("which", ["own_sd15", "sdxl"])
+def test_every_unet_layer_is_reachable_by_its_ldm_name(which: str, request: pytest.FixtureRequest) -> None:
+    """LoCon-style files name resnet convs, downsamplers, time/label embeddings by LDM paths too."""
+    model: LoadedCheckpoint = request.getfixturevalue(which)
+    prefix_map = unet_prefix_map(model.unet.config)
+    state: dict[str, Tensor] = {}
+    expected: dict[str, str] = {}
+    for name, layer in model.unet.named_modules():
+        if not isinstance(layer, nn.Linear | nn.Conv2d):
+            continue
+        key = "lora_unet_" + unet_key_to_ldm(name, prefix_map).replace(".", "_")
+        kernel = tuple(layer.weight.shape[2:])
+        state[f"{key}.lora_down.weight"] = torch.ones(1, layer.weight.shape[1], *kernel)
+        state[f"{key}.lora_up.weight"] = torch.ones(layer.weight.shape[0], 1, *(1,) * len(kernel))
+        expected[key] = name
+    assert "lora_unet_input_blocks_1_0_in_layers_2" in expected and "lora_unet_input_blocks_3_0_op" in expected
+    resolution = resolve_lora(parse_lora_state(state, Path("all-layers.safetensors")), model)
+    assert resolution.unmatched == []
+    assert {t.module.key: t.path for t in resolution.targets} == expected
+
+
 def test_peft_format_matches_kohya(sd15: LoadedCheckpoint, lora: LoraFile) -> None:
     """diffusers/peft keys (unet.<path>.lora_A.weight, no alpha: scale 1) give the same weights."""
     state: dict[str, Tensor] = {}

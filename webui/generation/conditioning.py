@@ -28,9 +28,10 @@ class ScheduledConds:
     def at(self, step: int) -> StepConds:
         return StepConds([(pick(s, step), w) for s, w in self.positives], pick(self.negative, step))
 
-    @property
-    def first_pooled(self) -> Conditioning:
-        return self.positives[0][0][0][1]
+    def embedding_names(self) -> list[str]:
+        """Textual-inversion embeddings used anywhere in the prompts, in order of first use."""
+        schedules = [s for s, _ in self.positives] + [self.negative]
+        return list(dict.fromkeys(name for s in schedules for _, cond in s for name in cond.embeddings))
 
 
 def encode_schedule(

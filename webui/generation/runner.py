@@ -17,6 +17,7 @@ from PIL import Image
 from webui.core.events import Progress
 from webui.generation.conditioning import build_conds
 from webui.generation.denoiser import CfgDenoiser
+from webui.generation.embedding_lookup import ModelEmbeddingLookup
 from webui.generation.plan import GenerationPlan
 from webui.generation.previews import latent_preview
 from webui.generation.request import Txt2ImgRequest
@@ -25,6 +26,7 @@ from webui.generation.samplers.steppers import StepInfo
 from webui.generation.seeds import NoiseSource
 from webui.images.infotext import build_infotext
 from webui.images.saving import dated_folder, save_image
+from webui.models.embeddings import ModelEmbeddings, ti_hashes
 from webui.models.loaders.checkpoint import LoadedCheckpoint
 from webui.prompting.encode import PromptEncoder
 
@@ -55,7 +57,9 @@ class GenerationResult:
     model_hash: str | None = None
 
 
-def infotext_params(plan: GenerationPlan, model: LoadedCheckpoint, seed: int) -> dict[str, object]:
+def infotext_params(
+    plan: GenerationPlan, model: LoadedCheckpoint, seed: int, extra: dict[str, object] | None = None
+) -> dict[str, object]:
     """The 'parameters' key/values for one image, named and ordered as A1111 1.10 writes them."""
     req = plan.request
     sha = model.extra.get("sha256")
@@ -70,6 +74,7 @@ def infotext_params(plan: GenerationPlan, model: LoadedCheckpoint, seed: int) ->
         "Model": model.record.path.stem if not model.record.path.is_dir() else model.record.path.name,
         "Clip skip": plan.options.clip_skip if plan.options.clip_skip > 1 else None,
         "RNG": plan.options.rng if plan.options.rng != "GPU" else None,
+        **(extra or {}),
         "Version": plan.version,
     }
 
@@ -107,6 +112,7 @@ def run_txt2img(
     req = plan.request
     device = model.unet.device
     conds = build_conds(encoder, req.prompt, req.negative_prompt, req.steps, plan.options.clip_skip)
+    extra_params = {"TI hashes": used_embedding_hashes(encoder, conds.embedding_names()) or None}
     discrete = DiscreteSigmas.from_scheduler_config(model.scheduler_config)
     sigmas = make_sigmas(plan.schedule, discrete, req.steps).to(device)
     prediction = model.identity.prediction
@@ -144,7 +150,9 @@ def run_txt2img(
             latents = latest["x"]
         images = decode_latents(model, latents)
         for seed, image in zip(seeds, images, strict=True):
-            infotext = build_infotext(req.prompt, req.negative_prompt, infotext_params(plan, model, seed))
+            infotext = build_infotext(
+                req.prompt, req.negative_prompt, infotext_params(plan, model, seed, extra_params)
+            )
             result.images.append(image)
             result.infotexts.append(infotext)
             result.seeds.append(seed)
@@ -156,17 +164,37 @@ def run_txt2img(
     return result
 
 
-def prompt_encoder_for(model: LoadedCheckpoint, plan: GenerationPlan) -> PromptEncoder:
-    """The cached encoder of a loaded checkpoint (kept on the model so its cache lives as long as the weights)."""
-    key = ("prompt_encoder", plan.options.comma_backtrack, plan.options.emphasis)
+def used_embedding_hashes(encoder: PromptEncoder, names: list[str]) -> str:
+    """The infotext's "TI hashes" for the embeddings a job used."""
+    lookup = encoder.embeddings
+    if not isinstance(lookup, ModelEmbeddingLookup) or not names:
+        return ""
+    return ti_hashes({n: e for n in names if (e := lookup.by_name(n)) is not None})
+
+
+def prompt_encoder_for(
+    model: LoadedCheckpoint, plan: GenerationPlan, embeddings: ModelEmbeddings | None = None
+) -> PromptEncoder:
+    """The cached encoder of a loaded checkpoint (kept on the model, so its conditioning cache lives as long as
+    the weights); rebuilt when options that change encoding or the set of embeddings change."""
+    lookup = ModelEmbeddingLookup(embeddings, model) if embeddings is not None else None
+    key = (
+        "prompt_encoder",
+        plan.options.comma_backtrack,
+        plan.options.emphasis,
+        lookup.version() if lookup is not None else (),
+    )
     encoder: Any = model.extra.get(key)
     if encoder is None:
+        for old in [k for k in model.extra if isinstance(k, tuple) and k and k[0] == "prompt_encoder"]:
+            del model.extra[old]
         encoder = PromptEncoder(
             model.tokenizers,
             model.text_encoders,
             sdxl=model.identity.is_sdxl,
             comma_backtrack=plan.options.comma_backtrack,
             emphasis=plan.options.emphasis,
+            embeddings=lookup,
         )
         model.extra[key] = encoder
     return encoder

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from webui.config.paths import Paths
 from webui.core.errors import CorruptModel, ModelNotFound, NoCheckpoint
 from webui.models.cache import ModelCache
+from webui.models.embeddings import EmbeddingRegistry
 from webui.models.hashing import HashCache, legacy_model_hash
 from webui.models.loaders.checkpoint import LoadedCheckpoint, load_checkpoint
 from webui.models.records import ModelRecord
@@ -52,6 +53,7 @@ class ModelManager:
         paths: Paths,
         cache: ModelCache,
         hashes: HashCache,
+        embeddings: EmbeddingRegistry | None = None,
         *,
         allow_unsafe_pickle: bool = False,
         hashing: bool = True,
@@ -59,6 +61,9 @@ class ModelManager:
         self.paths = paths
         self.cache = cache
         self.hashes = hashes
+        self.embeddings = embeddings or EmbeddingRegistry(
+            paths.embeddings, hashes, allow_unsafe_pickle=allow_unsafe_pickle
+        )
         self.allow_unsafe_pickle = allow_unsafe_pickle
         self.hashing = hashing
         self._lock = threading.Lock()

@@ -27,6 +27,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -40,6 +41,8 @@ from webui.models.loaders.lora import LoraFile, LoraResolution, LoraTarget, Modu
 log = logging.getLogger(__name__)
 
 _EXTRA_KEY: Final[str] = "lora_patcher"
+# Resolutions of recently used LoRAs are kept, so that switching back and forth does not re-match keys.
+_RESOLUTIONS_KEPT: Final[int] = 8
 
 # (lora file, te multiplier, unet multiplier): A1111's <lora:name:te:unet>.
 LoraSpec = tuple[LoraFile, float, float]
@@ -82,7 +85,7 @@ class LoraPatcher:
         self._index: ModuleIndex | None = None
         self._slots: dict[str, _Slot] = {}
         self._applied: dict[str, tuple[tuple[str, str, float], ...]] = {}
-        self._resolutions: dict[str, LoraResolution] = {}
+        self._resolutions: OrderedDict[str, LoraResolution] = OrderedDict()
         self._lock = threading.RLock()
 
     @classmethod
@@ -104,12 +107,15 @@ class LoraPatcher:
         with self._lock:
             key = _lora_id(lora)
             cached = self._resolutions.get(key)
-            if cached is not None and cached.lora is lora:
+            if cached is not None and (cached.lora is lora or lora.identity):  # same file, unchanged on disk
+                self._resolutions.move_to_end(key)
                 return cached
             if self._index is None:
                 self._index = ModuleIndex(self._components)
             resolution = resolve_lora(lora, None, index=self._index, family=self._family)
             self._resolutions[key] = resolution
+            while len(self._resolutions) > _RESOLUTIONS_KEPT:
+                self._resolutions.popitem(last=False)
             return resolution
 
     def set(self, loras: Sequence[LoraSpec]) -> PatchReport:
@@ -135,8 +141,6 @@ class LoraPatcher:
                 restored = self._restore_all()
                 log.warning("LoRA patching failed; %d patched tensors restored", restored)
                 raise
-            in_use = {_lora_id(lora) for lora, _, _ in loras}
-            self._resolutions = {k: v for k, v in self._resolutions.items() if k in in_use}
             report.active = len(self._applied)
             report.seconds = time.perf_counter() - start
             log.debug(
@@ -154,7 +158,6 @@ class LoraPatcher:
         with self._lock:
             start = time.perf_counter()
             restored = self._restore_all()
-            self._resolutions.clear()
             return PatchReport(restored=restored, seconds=time.perf_counter() - start)
 
     # --- internals ---------------------------------------------------------------------------------------------

@@ -5,21 +5,37 @@ encoders. Conditioning is cached per text while the model stays loaded, so a see
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 
-from webui.prompting.chunking import Chunk, TokenIds, chunk_tokens
+from webui.prompting.chunking import Chunk, Slot, TokenIds, chunk_tokens
 from webui.prompting.parser import weighted_text_pieces
 
 
 @dataclass(frozen=True)
 class Conditioning:
-    """Cross-attention context (1, 77·k, C) and, for SDXL, the pooled embedding (1, 1280)."""
+    """Cross-attention context (1, 77·k, C), for SDXL the pooled embedding (1, 1280), and the names of the
+    textual-inversion embeddings the text used (for the infotext's "TI hashes")."""
 
     context: torch.Tensor
     pooled: torch.Tensor | None = None
+    embeddings: tuple[str, ...] = ()
+
+
+class EmbeddingLookup(Protocol):
+    """Finds textual-inversion embeddings in token streams and gives their vectors (models/ implements it)."""
+
+    def match(self, tokens: Sequence[int], position: int) -> tuple[Any, int, int] | None:
+        """(payload, tokens consumed in the prompt, vectors it contributes) if an embedding starts here."""
+
+    def rows(self, payload: Any, encoder_index: int) -> torch.Tensor:
+        """The embedding's vectors (n, width) for the given text encoder."""
+
+    def name(self, payload: Any) -> str: ...
 
 
 def token_ids_of(tokenizer: Any) -> TokenIds:
@@ -65,7 +81,9 @@ class PromptEncoder:
         comma_backtrack: int = 20,
         emphasis: str = "Original",
         cache_size: int = 16,
+        embeddings: EmbeddingLookup | None = None,
     ) -> None:
+        self.embeddings = embeddings
         self.tokenizers = tokenizers
         self.text_encoders = text_encoders
         self.sdxl = sdxl
@@ -76,19 +94,28 @@ class PromptEncoder:
         self._cache: OrderedDict[tuple[str, int], Conditioning] = OrderedDict()
         self._cache_size = cache_size
 
-    def weighted_tokens(self, text: str) -> tuple[list[int], list[float], list[int]]:
-        """Token ids and emphasis weights of a prompt's text, and the positions where BREAK starts a new chunk."""
-        tokens: list[int] = []
+    def weighted_tokens(self, text: str) -> tuple[list[int | Slot], list[float], list[int]]:
+        """Token ids (and embedding slots) with emphasis weights, and the positions where BREAK starts a chunk."""
+        items: list[int | Slot] = []
         weights: list[float] = []
         breaks: list[int] = []
         for piece in weighted_text_pieces(text):
             if piece.is_break:
-                breaks.append(len(tokens))
+                breaks.append(len(items))
                 continue
             ids = tokenize(self.tokenizers[0], piece.text)
-            tokens += ids
-            weights += [piece.weight] * len(ids)
-        return tokens, weights, breaks
+            position = 0
+            while position < len(ids):
+                found = self.embeddings.match(ids, position) if self.embeddings is not None else None
+                if found is None:
+                    items.append(ids[position])
+                    position += 1
+                else:
+                    payload, consumed, vectors = found
+                    items.append(Slot(vectors, payload))
+                    position += consumed
+                weights.append(piece.weight)
+        return items, weights, breaks
 
     def chunks(self, text: str) -> list[Chunk]:
         tokens, weights, breaks = self.weighted_tokens(text)
@@ -98,6 +125,28 @@ class PromptEncoder:
         """One prompt text (no AND, no editing syntax left) → conditioning, cached while the model is loaded."""
         return self._cached(text, self.chunks(text), clip_skip)
 
+    @contextmanager
+    def _fixes(self, index: int, chunk: Chunk) -> Iterator[None]:
+        """Put the chunk's embedding vectors in place of their placeholder tokens' vectors (A1111's
+        EmbeddingsWithFixes), for the duration of one encoder call."""
+        if not chunk.fixes or self.embeddings is None:
+            yield
+            return
+        lookup = self.embeddings
+
+        def replace(_module: Any, _inputs: Any, output: torch.Tensor) -> torch.Tensor:
+            output = output.clone()
+            for fix in chunk.fixes:
+                rows = lookup.rows(fix.slot.payload, index).to(output.device, output.dtype)
+                output[:, fix.offset : fix.offset + rows.shape[0]] = rows
+            return output
+
+        handle = self.text_encoders[index].get_input_embeddings().register_forward_hook(replace)
+        try:
+            yield
+        finally:
+            handle.remove()
+
     def _ids(self, index: int, chunk: Chunk, device: torch.device) -> torch.Tensor:
         tokens = pad_after_first_eos(chunk.tokens, self.ids.eos, self.pads[index])
         return torch.tensor([tokens], device=device)
@@ -106,13 +155,16 @@ class PromptEncoder:
         device = next(self.text_encoders[0].parameters()).device
         if self.sdxl:
             # A1111 (default "Clip skip SDXL" off): both encoders' penultimate layer, no final norm.
-            first = self.text_encoders[0](self._ids(0, chunk, device), output_hidden_states=True)
-            second = self.text_encoders[1](self._ids(1, chunk, device), output_hidden_states=True)
+            with self._fixes(0, chunk):
+                first = self.text_encoders[0](self._ids(0, chunk, device), output_hidden_states=True)
+            with self._fixes(1, chunk):
+                second = self.text_encoders[1](self._ids(1, chunk, device), output_hidden_states=True)
             z = torch.cat([first.hidden_states[-2], second.hidden_states[-2]], dim=-1)
             pooled = second.text_embeds
         else:
             encoder = self.text_encoders[0]
-            out = encoder(self._ids(0, chunk, device), output_hidden_states=clip_skip > 1)
+            with self._fixes(0, chunk):
+                out = encoder(self._ids(0, chunk, device), output_hidden_states=clip_skip > 1)
             if clip_skip > 1:
                 z = encoder.final_layer_norm(out.hidden_states[-clip_skip])
             else:
@@ -137,6 +189,9 @@ class PromptEncoder:
             self._cache.move_to_end(key)
             return hit
         cond = self.encode_chunks(chunks, clip_skip)
+        if self.embeddings is not None:
+            names = dict.fromkeys(self.embeddings.name(f.slot.payload) for c in chunks for f in c.fixes)
+            cond = Conditioning(cond.context, cond.pooled, tuple(names))
         self._cache[key] = cond
         while len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)

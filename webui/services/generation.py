@@ -84,7 +84,9 @@ class GenerationService:
 
         def work(job: JobHandle) -> GenerationResult:
             with self._models.acquire_checkpoint(plan.checkpoint) as model:
-                encoder = prompt_encoder_for(model, plan)
+                widths = [te.config.hidden_size for te in model.text_encoders]
+                available = self._models.embeddings.for_model(model.identity, widths)
+                encoder = prompt_encoder_for(model, plan, available)
                 return run_txt2img(plan, model, encoder, job, job.emit, self._outputs)
 
         return self._jobs.submit(work, name="txt2img", job_id=job_id)

@@ -11,7 +11,9 @@ Naming conventions handled (facts from kohya sd-scripts, LyCORIS, A1111 and diff
   ``lora_te_text_model_encoder_layers_0_self_attn_q_proj`` (``text_model_`` is kept even though transformers 5's
   ``CLIPTextModel`` has no ``text_model`` level; both spellings are indexed).
 * kohya, LDM-style UNet names: ``lora_unet_input_blocks_1_1_proj_in`` (SD1/SD2 from A1111-trained files, and every
-  SDXL LoRA), renamed through :func:`webui.models.ldm_format.kohya_unet_ldm_to_diffusers_names`.
+  SDXL LoRA), translated with the block arithmetic of :func:`webui.models.ldm_format.unet_prefix_map`. Resnet parts
+  (``in_layers_2`` → ``conv1``, ``skip_connection`` → ``conv_shortcut``…) are renamed too, and an LDM block that can
+  mean two diffusers modules (``output_blocks_2_1`` is an attention or an upsampler) is tried both ways.
 * SDXL text encoders: ``lora_te1_`` (CLIP ViT-L, part ``te``) and ``lora_te2_`` (OpenCLIP bigG, part ``te2``).
 * diffusers/peft: ``unet.<module path>.lora_A.weight`` / ``lora_B.weight``, ``text_encoder.…``,
   ``text_encoder_2.…`` (no alphas: scale 1, as peft's default ``lora_alpha == r``).
@@ -38,7 +40,7 @@ from torch import Tensor, nn
 
 from webui.core.errors import CorruptModel, UserError
 from webui.models.hashing import addnet_hash_safetensors, lora_short_hash, sha256_of_file
-from webui.models.ldm_format import kohya_unet_ldm_to_diffusers_names
+from webui.models.ldm_format import unet_prefix_map
 from webui.models.safe_load import load_state_dict, safetensors_metadata
 
 log = logging.getLogger(__name__)
@@ -91,6 +93,15 @@ _SUFFIXES: Final[dict[str, str]] = {
 }
 _SUFFIX_ORDER: Final[tuple[str, ...]] = tuple(sorted(_SUFFIXES, key=len, reverse=True))
 _TEXT_MODEL: Final[str] = "text_model_"
+# LDM ResBlock sub-modules → diffusers ResnetBlock2D names (flattened, with the trailing "_").
+_LDM_RESNET_PARTS: Final[dict[str, str]] = {
+    "in_layers_0_": "norm1_",
+    "in_layers_2_": "conv1_",
+    "out_layers_0_": "norm2_",
+    "out_layers_3_": "conv2_",
+    "emb_layers_1_": "time_emb_proj_",
+    "skip_connection_": "conv_shortcut_",
+}
 _FAMILY_NAMES: Final[dict[str, str]] = {"sd1": "SD1", "sd2": "SD2", "sdxl": "SDXL"}
 # A LoRA of which fewer than this fraction of modules fit the model is refused as made for another base model.
 MIN_FIT_FRACTION: Final[float] = 0.5
@@ -395,11 +406,39 @@ class ModuleIndex:
                 log.warning("layer name %s is ambiguous in %s; LoRA keys for it are not applied", name, part)
                 table.pop(name)
             self._flat[part] = table
-        unet = self.components.get("unet")
-        self.unet_config: Any = getattr(unet, "config", None)
+        self._ldm_table = _ldm_table(getattr(self.components.get("unet"), "config", None))
 
     def lookup(self, part: str, name: str) -> tuple[str, nn.Module] | None:
         return self._flat.get(part, {}).get(name)
+
+    def lookup_ldm_unet(self, name: str) -> tuple[str, nn.Module] | None:
+        """A UNet layer by its flattened LDM name (``input_blocks_1_1_proj_in``), for this UNet's block layout."""
+        flat = name + "_"
+        for ldm, diffusers, is_resnet in self._ldm_table:
+            if flat.startswith(ldm):
+                rest = flat[len(ldm) :]
+                if is_resnet:
+                    rest = next(
+                        (new + rest[len(old) :] for old, new in _LDM_RESNET_PARTS.items() if rest.startswith(old)),
+                        rest,
+                    )
+                found = self.lookup("unet", (diffusers + rest)[:-1])
+                if found is not None:
+                    return found
+        return None
+
+
+def _ldm_table(config: Any) -> list[tuple[str, str, bool]]:
+    """(flattened LDM prefix, flattened diffusers prefix, is_resnet), longest LDM prefix first; [] without config."""
+    if config is None:
+        return []
+    try:
+        pairs = unet_prefix_map(config)
+    except (KeyError, ValueError, AttributeError, TypeError) as exc:
+        log.debug("no LDM names for this UNet: %s", exc)
+        return []
+    table = [(ldm.replace(".", "_"), diffusers.replace(".", "_"), is_resnet) for diffusers, ldm, is_resnet in pairs]
+    return sorted(table, key=lambda entry: len(entry[0]), reverse=True)
 
 
 def components_of(model: Any) -> dict[str, nn.Module]:
@@ -408,19 +447,6 @@ def components_of(model: Any) -> dict[str, nn.Module]:
     for part, encoder in zip(("te", "te2"), model.text_encoders, strict=False):
         parts[part] = encoder
     return parts
-
-
-def _ldm_renames(lora: LoraFile, config: Any) -> dict[str, str]:
-    """kohya LDM UNet module key → diffusers-style module key, for the keys that have an LDM name."""
-    if config is None:
-        return {}
-    keys = {m.key + ".x": None for m in lora.modules.values() if m.part == "unet" and m.key.startswith("lora_unet_")}
-    try:
-        renamed = kohya_unet_ldm_to_diffusers_names(keys, config)  # type: ignore[arg-type]
-    except (KeyError, ValueError, AttributeError, TypeError) as exc:
-        log.debug("no LDM renaming for this UNet: %s", exc)
-        return {}
-    return {old[:-2]: new[:-2] for old, new in zip(keys, renamed, strict=True) if old != new}
 
 
 def _fits(module: LoraModule, layer: nn.Module) -> str | None:
@@ -451,7 +477,6 @@ def resolve_lora(
         index = ModuleIndex(components_of(model))
     if family is None and model is not None:
         family = getattr(getattr(model, "identity", None), "family", None)
-    renames = _ldm_renames(lora, index.unet_config)
     targets: list[LoraTarget] = []
     unmatched: list[tuple[str, str]] = []
     for module in lora.modules.values():
@@ -459,8 +484,8 @@ def resolve_lora(
             unmatched.append((module.key, f"the model has no {module.part} part"))
             continue
         found = index.lookup(module.part, module.name)
-        if found is None and module.key in renames:
-            found = index.lookup(module.part, renames[module.key].removeprefix("lora_unet_"))
+        if found is None and module.part == "unet":
+            found = index.lookup_ldm_unet(module.name)
         if found is None:
             unmatched.append((module.key, "no such layer"))
             continue
@@ -472,13 +497,12 @@ def resolve_lora(
     resolution = LoraResolution(lora=lora, targets=targets, unmatched=unmatched)
     if not targets or len(targets) < MIN_FIT_FRACTION * len(lora.modules):
         base = lora.base_guess()
-        lora_base = _FAMILY_NAMES.get(base or "", "SD1/SD2")
-        if base is not None and base == family:
-            hint = "made for another base model?"
-        elif family in _FAMILY_NAMES:
-            hint = f"{lora_base} LoRA on an {_FAMILY_NAMES[family]} model?"
+        if base is not None and base != family and family in _FAMILY_NAMES:
+            hint = f"{_FAMILY_NAMES[base]} LoRA on an {_FAMILY_NAMES[str(family)]} model?"
+        elif base is None and family == "sdxl":
+            hint = "SD1/SD2 LoRA on an SDXL model?"
         else:
-            hint = f"{lora_base} LoRA on a model of another kind?"
+            hint = "made for another base model?"
         raise LoraDoesNotFit(f"LoRA {lora.name} does not fit this model ({hint}); {resolution.summary()}")
     if unmatched:
         log.warning("LoRA %s: %s", lora.name, resolution.summary())
