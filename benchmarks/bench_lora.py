@@ -12,6 +12,9 @@ the demo one (every attention, proj_in/out, feed-forward, and the first text enc
   ``fuse_lora``), first call and median of the repeats;
 * apply (file cached): ours with the LoraFile already in RAM and its keys resolved (a job re-using a LoRA);
 * remove: ours ``clear()`` (bit-exact restore); diffusers ``unfuse_lora`` + ``unload_lora_weights``.
+
+On the 2-CPU dev machines every small CPU matmul stalls ~20 ms with torch's default 2 threads (both sides suffer);
+run with ``OMP_NUM_THREADS=1`` there for representative CPU numbers.
 """
 
 from __future__ import annotations

@@ -90,3 +90,45 @@ def test_odd_prompts_either_work_or_fail_clearly(tiny_app, prompt: str) -> None:
         image(tiny_app, prompt, steps=2)
     except UserError as exc:
         assert exc.message
+
+
+def test_lora_at_weight_zero_equals_no_lora_and_weight_one_differs(tiny_app) -> None:
+    base = image(tiny_app, "a cat")
+    assert np.array_equal(image(tiny_app, "a cat <lora:tiny-lora:0>"), base)
+    with_lora = tiny_app.generation.run_sync(
+        Txt2ImgRequest(prompt="a cat <lora:tiny-lora:1>", seed=21, steps=4, size=Size(64, 64), save_images=False)
+    )
+    assert differ(np.asarray(with_lora.images[0]).astype(np.int16), base)
+    params = parse_infotext(with_lora.infotexts[0])
+    assert params["Prompt"] == "a cat <lora:tiny-lora:1>"  # the infotext keeps the prompt as typed
+    assert str(params["Lora hashes"]).startswith("tiny-lora: ") and len(str(params["Lora hashes"])) == 23
+    # the next job without the tag is the base image again: the patch was undone exactly
+    assert np.array_equal(image(tiny_app, "a cat"), base)
+
+
+def test_ldm_named_lora_file_gives_the_same_image(tiny_app) -> None:
+    a = image(tiny_app, "a cat <lora:tiny-lora:0.8>")
+    b = image(tiny_app, "a cat <lora:tiny-lora-ldm:0.8>")
+    assert np.abs(a - b).max() <= 1
+
+
+def test_text_encoder_and_unet_weights_are_separate(tiny_app) -> None:
+    base = image(tiny_app, "a cat")
+    te_only = image(tiny_app, "a cat <lora:tiny-lora:1:0>")
+    unet_only = image(tiny_app, "a cat <lora:tiny-lora:0:1>")
+    assert differ(te_only, base) and differ(unet_only, base) and differ(te_only, unet_only)
+
+
+def test_unknown_lora_is_reported_not_fatal(tiny_app) -> None:
+    result = tiny_app.generation.run_sync(
+        Txt2ImgRequest(prompt="a cat <lora:nope:1>", seed=21, steps=2, size=Size(64, 64), save_images=False)
+    )
+    assert result.warnings == ["LoRA not found: nope"] and len(result.images) == 1
+
+
+def test_sd1_lora_on_sdxl_is_a_clear_error_and_the_model_still_works(tiny_app) -> None:
+    from webui.core.errors import UserError
+
+    with pytest.raises(UserError, match="does not fit"):
+        image(tiny_app, "a cat <lora:tiny-lora:1>", checkpoint="tiny-sdxl.safetensors")
+    assert image(tiny_app, "a cat", checkpoint="tiny-sdxl.safetensors").shape == (64, 64, 3)

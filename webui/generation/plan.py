@@ -25,6 +25,19 @@ class OptionsSnapshot:
 
 
 @dataclass(frozen=True)
+class LoraUse:
+    """A `<lora:name:te:unet>` tag resolved to a file."""
+
+    record: ModelRecord
+    te_weight: float
+    unet_weight: float
+
+    @property
+    def name(self) -> str:
+        return self.record.path.stem
+
+
+@dataclass(frozen=True)
 class GenerationPlan:
     request: Txt2ImgRequest
     sampler: SamplerSpec
@@ -33,6 +46,9 @@ class GenerationPlan:
     checkpoint: ModelRecord
     options: OptionsSnapshot
     version: str
+    prompt_text: str = ""  # the prompt without extra-network tags: what the text encoder reads
+    loras: tuple[LoraUse, ...] = ()
+    warnings: tuple[str, ...] = ()
 
     @property
     def total_images(self) -> int:

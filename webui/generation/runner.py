@@ -55,6 +55,7 @@ class GenerationResult:
     interrupted: bool = False
     model_name: str = ""
     model_hash: str | None = None
+    warnings: list[str] = field(default_factory=list)
 
 
 def infotext_params(
@@ -108,15 +109,21 @@ def run_txt2img(
     control: StepControl,
     emit: Callable[[Progress], None],
     outputs_root: Path | None,
+    infotext_extra: dict[str, object] | None = None,
 ) -> GenerationResult:
     req = plan.request
     device = model.unet.device
-    conds = build_conds(encoder, req.prompt, req.negative_prompt, req.steps, plan.options.clip_skip)
-    extra_params = {"TI hashes": used_embedding_hashes(encoder, conds.embedding_names()) or None}
+    conds = build_conds(encoder, plan.prompt_text, req.negative_prompt, req.steps, plan.options.clip_skip)
+    extra_params = {
+        "TI hashes": used_embedding_hashes(encoder, conds.embedding_names()) or None,
+        **(infotext_extra or {}),
+    }
     discrete = DiscreteSigmas.from_scheduler_config(model.scheduler_config)
     sigmas = make_sigmas(plan.schedule, discrete, req.steps).to(device)
     prediction = model.identity.prediction
-    result = GenerationResult(model_name=model.record.name, model_hash=model.extra.get("sha256"))
+    result = GenerationResult(
+        model_name=model.record.name, model_hash=model.extra.get("sha256"), warnings=list(plan.warnings)
+    )
     started = time.perf_counter()
     total_steps = req.steps * len(plan.seeds)
     folder = dated_folder(outputs_root, "txt2img", datetime.date.today()) if outputs_root else None
@@ -183,6 +190,7 @@ def prompt_encoder_for(
         plan.options.comma_backtrack,
         plan.options.emphasis,
         lookup.version() if lookup is not None else (),
+        tuple((u.record.path.as_posix(), u.te_weight) for u in plan.loras if u.te_weight),
     )
     encoder: Any = model.extra.get(key)
     if encoder is None:

@@ -58,6 +58,9 @@ class ModelCache:
             if victim is None:
                 return
             model = self._on_device.pop(victim)
+            release = getattr(model, "release_patches", None)
+            if release is not None:
+                release()
             if self.max_in_ram and self.policy.device.type != "cpu":
                 self._to_cpu(model)
             if self.max_in_ram:

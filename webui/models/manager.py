@@ -14,8 +14,9 @@ from webui.models.cache import ModelCache
 from webui.models.embeddings import EmbeddingRegistry
 from webui.models.hashing import HashCache, legacy_model_hash
 from webui.models.loaders.checkpoint import LoadedCheckpoint, load_checkpoint
+from webui.models.loaders.lora import LoraFile, load_lora
 from webui.models.records import ModelRecord
-from webui.models.scan import scan_checkpoints
+from webui.models.scan import scan_checkpoints, scan_loras
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +69,39 @@ class ModelManager:
         self.hashing = hashing
         self._lock = threading.Lock()
         self._checkpoints: list[ModelRecord] = []
+        self._lora_files: dict[tuple[str, int, int], LoraFile] = {}
         self.refresh()
+
+    # LoRA files --------------------------------------------------------------------------------------------
+    def loras(self) -> list[ModelRecord]:
+        """LoRA/LyCORIS files under models/Lora (A1111's /sdapi/v1/loras), rescanned on every call."""
+        return scan_loras(self.paths.lora)
+
+    def find_lora(self, name: str) -> ModelRecord | None:
+        """Matches A1111: `<lora:NAME>` names a file by its stem (or its relative path without extension)."""
+        records = self.loras()
+        for match in (
+            lambda r: r.name == name,
+            lambda r: r.path.stem == name,
+            lambda r: r.path.stem.lower() == name.lower(),
+        ):
+            hits = [r for r in records if match(r)]
+            if hits:
+                return hits[0]
+        return None
+
+    def lora_file(self, record: ModelRecord) -> LoraFile:
+        """The parsed LoRA, kept in RAM while the file is unchanged (parsing a big LoRA costs more than patching)."""
+        stat = record.path.stat()
+        key = (str(record.path), stat.st_mtime_ns, stat.st_size)
+        with self._lock:
+            cached = self._lora_files.get(key)
+        if cached is None:
+            cached = load_lora(record.path, allow_unsafe_pickle=self.allow_unsafe_pickle)
+            with self._lock:
+                self._lora_files = {k: v for k, v in self._lora_files.items() if k[0] != key[0]}
+                self._lora_files[key] = cached
+        return cached
 
     def refresh(self) -> None:
         """Rescan the folders (A1111's refresh buttons and /sdapi/v1/refresh-checkpoints)."""

@@ -8,7 +8,7 @@ from pathlib import Path
 from webui import VERSION
 from webui.config.options import OptionsStore
 from webui.core.errors import InvalidRequest, UserError
-from webui.generation.plan import GenerationPlan, OptionsSnapshot
+from webui.generation.plan import GenerationPlan, LoraUse, OptionsSnapshot
 from webui.generation.request import Txt2ImgRequest, validate
 from webui.generation.runner import GenerationResult, prompt_encoder_for, run_txt2img
 from webui.generation.samplers.registry import find_sampler, resolve_schedule, split_legacy_name
@@ -16,8 +16,17 @@ from webui.generation.seeds import batch_seeds, resolve_seed
 from webui.jobs.job import JobHandle
 from webui.jobs.worker import JobRunner
 from webui.models.manager import ModelManager
+from webui.models.patches import LoraPatcher
+from webui.prompting.extra_networks import lora_refs, parse_extra_networks
+from webui.prompting.parser import SubPrompt, split_and
+from webui.prompting.schedule import prompt_schedule
 
 log = logging.getLogger(__name__)
+
+
+def clean_name(name: str) -> str:
+    """A1111 removes ':' and ',' from names inside hash lists of the infotext."""
+    return name.replace(":", "").replace(",", "")
 
 
 def snapshot_options(options: OptionsStore) -> OptionsSnapshot:
@@ -68,6 +77,10 @@ class GenerationService:
         options = snapshot_options(self._options)
         if request.clip_skip is not None:
             options = OptionsSnapshot(**{**options.__dict__, "clip_skip": request.clip_skip})
+        prompt_text, loras, warnings = self._extra_networks(request)
+        for text in (prompt_text, request.negative_prompt):  # syntax errors now, not on the worker
+            for sub in split_and(text) if text is prompt_text else [SubPrompt(text, 1.0)]:
+                prompt_schedule(sub.text, request.steps)
         seed = resolve_seed(request.seed)
         return GenerationPlan(
             request=request,
@@ -77,19 +90,47 @@ class GenerationService:
             checkpoint=record,
             options=options,
             version=f"v{VERSION}",
+            prompt_text=prompt_text,
+            loras=tuple(loras),
+            warnings=tuple(warnings),
         )
+
+    def _extra_networks(self, request: Txt2ImgRequest) -> tuple[str, list[LoraUse], list[str]]:
+        """Take `<lora:…>` tags out of the prompt and find their files; unknown ones become warnings, as A1111
+        reports "Networks not found" and goes on."""
+        prompt_text, networks = parse_extra_networks(request.prompt)
+        if request.extra.get("disable_extra_networks"):
+            return prompt_text, [], []
+        uses: list[LoraUse] = []
+        warnings: list[str] = []
+        for ref in lora_refs(networks):
+            record = self._models.find_lora(ref.name)
+            if record is None:
+                warnings.append(f"LoRA not found: {ref.name}")
+            else:
+                uses.append(LoraUse(record, ref.te_weight, ref.unet_weight))
+        for kind in networks:
+            if kind not in ("lora", "lyco"):
+                warnings.append(f"Extra network type not supported yet: <{kind}:…>")
+        return prompt_text, uses, warnings
 
     def submit(self, request: Txt2ImgRequest, job_id: str | None = None) -> JobHandle:
         plan = self.plan(request)
+        return self._jobs.submit(lambda job: self._run(plan, job), name="txt2img", job_id=job_id)
 
-        def work(job: JobHandle) -> GenerationResult:
-            with self._models.acquire_checkpoint(plan.checkpoint) as model:
-                widths = [te.config.hidden_size for te in model.text_encoders]
-                available = self._models.embeddings.for_model(model.identity, widths)
-                encoder = prompt_encoder_for(model, plan, available)
-                return run_txt2img(plan, model, encoder, job, job.emit, self._outputs)
-
-        return self._jobs.submit(work, name="txt2img", job_id=job_id)
+    def _run(self, plan: GenerationPlan, job: JobHandle) -> GenerationResult:
+        """On the worker: load the checkpoint, patch LoRAs, build the prompt encoder, run the job."""
+        with self._models.acquire_checkpoint(plan.checkpoint) as model:
+            files = [self._models.lora_file(use.record) for use in plan.loras]
+            specs = [(f, use.te_weight, use.unet_weight) for f, use in zip(files, plan.loras, strict=True)]
+            LoraPatcher.for_model(model).set(specs)
+            hashes = ", ".join(
+                f"{clean_name(use.name)}: {f.short_hash}" for f, use in zip(files, plan.loras, strict=True)
+            )
+            widths = [te.config.hidden_size for te in model.text_encoders]
+            available = self._models.embeddings.for_model(model.identity, widths)
+            encoder = prompt_encoder_for(model, plan, available)
+            return run_txt2img(plan, model, encoder, job, job.emit, self._outputs, {"Lora hashes": hashes or None})
 
     def run_sync(self, request: Txt2ImgRequest, timeout: float | None = None) -> GenerationResult:
         return self.submit(request).result(timeout)

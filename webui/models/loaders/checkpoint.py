@@ -41,6 +41,12 @@ class LoadedCheckpoint:
             te.to(device=device, dtype=dtype)
         self.vae.to(device=device, dtype=vae_dtype or dtype)
 
+    def release_patches(self) -> None:
+        """Restore LoRA-patched weights (before the cache moves or drops this model)."""
+        patcher = self.extra.get("lora_patcher")
+        if patcher is not None:
+            patcher.clear()
+
     def nbytes(self) -> int:
         return sum(p.numel() * p.element_size() for m in self.modules() for p in m.parameters())
 
