@@ -48,6 +48,7 @@ class GenerationPlan:
     version: str
     prompt_text: str = ""  # the prompt without extra-network tags: what the text encoder reads
     loras: tuple[LoraUse, ...] = ()
+    vae: ModelRecord | None = None  # None: the checkpoint's own VAE
     warnings: tuple[str, ...] = ()
 
     @property

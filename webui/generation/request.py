@@ -29,6 +29,7 @@ class Txt2ImgRequest:
     batch: BatchSpec = BatchSpec()
     checkpoint: str | None = None  # title or name; None = the selected one
     clip_skip: int | None = None  # None = the option CLIP_stop_at_last_layers
+    vae: str | None = None  # "Automatic" | "None" | a VAE file name; None = the option sd_vae
     save_images: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
 

@@ -89,9 +89,10 @@ def sdxl_time_ids(model: LoadedCheckpoint, req: Txt2ImgRequest) -> torch.Tensor 
 
 
 @torch.no_grad()
-def decode_latents(model: LoadedCheckpoint, latents: torch.Tensor) -> list[Image.Image]:
-    """VAE decode to PIL images; retries in fp32 if a half-precision VAE produced NaNs (as A1111 does)."""
-    vae = model.vae
+def decode_latents(model: LoadedCheckpoint, latents: torch.Tensor, vae: Any = None) -> list[Image.Image]:
+    """VAE decode to PIL images; retries in fp32 if a half-precision VAE produced NaNs (as A1111 does).
+    `vae` replaces the checkpoint's own VAE when the user chose one."""
+    vae = vae if vae is not None else model.vae
     scale = float(vae.config.scaling_factor)
     pixels = vae.decode((latents / scale).to(vae.dtype)).sample.float()
     if torch.isnan(pixels).any() and vae.dtype != torch.float32:
@@ -110,6 +111,7 @@ def run_txt2img(
     emit: Callable[[Progress], None],
     outputs_root: Path | None,
     infotext_extra: dict[str, object] | None = None,
+    vae: Any = None,
 ) -> GenerationResult:
     req = plan.request
     device = model.unet.device
@@ -155,7 +157,7 @@ def run_txt2img(
         except StopSampling as stop:
             stopped = stop
             latents = latest["x"]
-        images = decode_latents(model, latents)
+        images = decode_latents(model, latents, vae)
         for seed, image in zip(seeds, images, strict=True):
             infotext = build_infotext(
                 req.prompt, req.negative_prompt, infotext_params(plan, model, seed, extra_params)

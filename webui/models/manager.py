@@ -7,6 +7,8 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from webui.config.paths import Paths
 from webui.core.errors import CorruptModel, ModelNotFound, NoCheckpoint
@@ -15,10 +17,22 @@ from webui.models.embeddings import EmbeddingRegistry
 from webui.models.hashing import HashCache, legacy_model_hash
 from webui.models.loaders.checkpoint import LoadedCheckpoint, load_checkpoint
 from webui.models.loaders.lora import LoraFile, load_lora
+from webui.models.loaders.vae import load_vae, resolve_vae_choice, scan_checkpoint_vaes, vae_options
 from webui.models.records import ModelRecord
-from webui.models.scan import scan_checkpoints, scan_loras
+from webui.models.scan import scan_checkpoints, scan_loras, scan_vaes
 
 log = logging.getLogger(__name__)
+
+
+@dataclass
+class LoadedVae:
+    """A standalone VAE as a cache entry."""
+
+    vae: Any
+    sha256: str | None
+
+    def to(self, device: Any, dtype: Any = None, vae_dtype: Any = None) -> None:
+        self.vae.to(device=device, dtype=vae_dtype or dtype)
 
 
 @dataclass(frozen=True)
@@ -70,7 +84,37 @@ class ModelManager:
         self._lock = threading.Lock()
         self._checkpoints: list[ModelRecord] = []
         self._lora_files: dict[tuple[str, int, int], LoraFile] = {}
+        self.vae_cache = ModelCache(cache.policy, max_on_device=1, max_in_ram=1)
         self.refresh()
+
+    # VAEs -------------------------------------------------------------------------------------------------
+    def vaes(self) -> list[ModelRecord]:
+        """VAE files in models/VAE and `NAME.vae.*` files next to checkpoints (A1111 1.10's list)."""
+        return scan_checkpoint_vaes(self.paths.checkpoints) + scan_vaes(self.paths.vae)
+
+    def vae_options(self) -> list[str]:
+        """The "SD VAE" dropdown: Automatic, None, then file names."""
+        return vae_options(self.vaes())
+
+    def resolve_vae(self, choice: str | None, checkpoint: ModelRecord) -> ModelRecord | None:
+        """The VAE file to use with a checkpoint for the `sd_vae` choice; None means the checkpoint's own."""
+        return resolve_vae_choice(choice or "Automatic", checkpoint, self.vaes())
+
+    @contextmanager
+    def acquire_vae(self, record: ModelRecord, config_dir: Path) -> Iterator[Any]:
+        """A standalone VAE on the device (its own cache entry: switching VAEs never reloads the UNet)."""
+
+        def load() -> LoadedVae:
+            vae = load_vae(record.path, config_dir, allow_unsafe_pickle=self.allow_unsafe_pickle)
+            return LoadedVae(vae, self.sha256(record))
+
+        key = f"{record.record_id}@{config_dir.name}"
+        try:
+            with self.vae_cache.acquire(key, load) as loaded:
+                yield loaded
+        except CorruptModel:
+            self.vae_cache.drop(key)
+            raise
 
     # LoRA files --------------------------------------------------------------------------------------------
     def loras(self) -> list[ModelRecord]:

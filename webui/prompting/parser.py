@@ -215,7 +215,8 @@ def _sequence(items: list[str | Node]) -> tuple[Node, ...]:
 ROUND_MULTIPLIER = 1.1
 SQUARE_MULTIPLIER = 1 / 1.1
 BREAK_TEXT = "BREAK"
-BREAK_WEIGHT = -1  # an int, as in A1111: the encoder treats a piece as a chunk break when text == "BREAK" and weight == -1
+# An int, as in A1111; the encoder takes a piece as a chunk break only where text == "BREAK" and weight == -1.
+BREAK_WEIGHT = -1
 
 # The tokens of A1111's emphasis pass; group 1 is the weight of `(text:weight)`.
 EMPHASIS_TOKEN = re.compile(
@@ -288,7 +289,7 @@ def weighted_text_pieces(text: str) -> list[WeightedText]:
     if not texts:
         return [WeightedText("", 1.0)]
     merged = [WeightedText(texts[0], weights[0])]
-    for piece_text, weight in zip(texts[1:], weights[1:]):
+    for piece_text, weight in zip(texts[1:], weights[1:], strict=True):
         if weight == merged[-1].weight:
             merged[-1] = WeightedText(merged[-1].text + piece_text, merged[-1].weight)
         else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from contextlib import ExitStack
 from pathlib import Path
 
 from webui import VERSION
@@ -92,6 +93,7 @@ class GenerationService:
             version=f"v{VERSION}",
             prompt_text=prompt_text,
             loras=tuple(loras),
+            vae=self._models.resolve_vae(request.vae or self._options.get("sd_vae"), record),
             warnings=tuple(warnings),
         )
 
@@ -120,7 +122,13 @@ class GenerationService:
 
     def _run(self, plan: GenerationPlan, job: JobHandle) -> GenerationResult:
         """On the worker: load the checkpoint, patch LoRAs, build the prompt encoder, run the job."""
-        with self._models.acquire_checkpoint(plan.checkpoint) as model:
+        with ExitStack() as stack:
+            model = stack.enter_context(self._models.acquire_checkpoint(plan.checkpoint))
+            vae = (
+                stack.enter_context(self._models.acquire_vae(plan.vae, model.identity.config_dir))
+                if plan.vae
+                else None
+            )
             files = [self._models.lora_file(use.record) for use in plan.loras]
             specs = [(f, use.te_weight, use.unet_weight) for f, use in zip(files, plan.loras, strict=True)]
             LoraPatcher.for_model(model).set(specs)
@@ -130,7 +138,12 @@ class GenerationService:
             widths = [te.config.hidden_size for te in model.text_encoders]
             available = self._models.embeddings.for_model(model.identity, widths)
             encoder = prompt_encoder_for(model, plan, available)
-            return run_txt2img(plan, model, encoder, job, job.emit, self._outputs, {"Lora hashes": hashes or None})
+            extra: dict[str, object] = {"Lora hashes": hashes or None}
+            if vae is not None and plan.vae is not None:
+                extra = {"VAE hash": vae.sha256[:10] if vae.sha256 else None, "VAE": plan.vae.path.name, **extra}
+            return run_txt2img(
+                plan, model, encoder, job, job.emit, self._outputs, extra, vae=vae.vae if vae is not None else None
+            )
 
     def run_sync(self, request: Txt2ImgRequest, timeout: float | None = None) -> GenerationResult:
         return self.submit(request).result(timeout)
