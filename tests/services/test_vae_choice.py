@@ -31,7 +31,9 @@ def test_vae_file_changes_the_image_but_not_the_unet(tiny_app) -> None:
 
 
 def test_automatic_uses_the_checkpoints_own_vae_when_none_matches(tiny_app) -> None:
-    assert np.array_equal(np.asarray(run(tiny_app, "Automatic").images[0]), np.asarray(run(tiny_app, "None").images[0]))
+    assert np.array_equal(
+        np.asarray(run(tiny_app, "Automatic").images[0]), np.asarray(run(tiny_app, "None").images[0])
+    )
 
 
 def test_unknown_vae_name_falls_back_to_the_checkpoints_own(tiny_app) -> None:

@@ -121,4 +121,8 @@ def test_checkpoint_scan_skips_vae_files_next_to_checkpoints(tmp_path) -> None:
     for name in ("model.safetensors", "model.vae.safetensors", "vae.safetensors", "sub/deep.ckpt", "empty.ckpt"):
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_bytes(b"" if name == "empty.ckpt" else b"x")
-    assert [r.relative for r in scan_checkpoints(tmp_path)] == ["model.safetensors", "sub/deep.ckpt", "vae.safetensors"]
+    assert [r.relative for r in scan_checkpoints(tmp_path)] == [
+        "model.safetensors",
+        "sub/deep.ckpt",
+        "vae.safetensors",
+    ]
