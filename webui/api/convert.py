@@ -36,6 +36,10 @@ INFOTEXT_SETTINGS: dict[str, str] = {"Clip skip": "CLIP_stop_at_last_layers"}
 # override_settings keys that become fields of the request; others are logged and ignored.
 OVERRIDE_CHECKPOINT = "sd_model_checkpoint"
 OVERRIDE_CLIP_SKIP = "CLIP_stop_at_last_layers"
+OVERRIDE_VAE = "sd_vae"
+HANDLED_OVERRIDES = frozenset({OVERRIDE_CHECKPOINT, OVERRIDE_CLIP_SKIP, OVERRIDE_VAE})
+# Fields of UNSUPPORTED_TXT2IMG_FIELDS that are acted on now (to_txt2img_request passes them on).
+HANDLED_FIELDS = frozenset({"disable_extra_networks"})
 
 
 @dataclass(frozen=True)
@@ -107,9 +111,9 @@ def log_unsupported(body: StableDiffusionTxt2ImgProcessingAPI) -> list[str]:
     """Name the accepted-but-ignored fields that the client set to something other than their default."""
     defaults = StableDiffusionTxt2ImgProcessingAPI.model_fields
     ignored = [name for name in UNSUPPORTED_TXT2IMG_FIELDS
-               if name in body.model_fields_set and getattr(body, name) != defaults[name].get_default()]
-    ignored += [f"override_settings.{key}" for key in (body.override_settings or {})
-                if key not in (OVERRIDE_CHECKPOINT, OVERRIDE_CLIP_SKIP)]
+               if name not in HANDLED_FIELDS and name in body.model_fields_set
+               and getattr(body, name) != defaults[name].get_default()]
+    ignored += [f"override_settings.{key}" for key in (body.override_settings or {}) if key not in HANDLED_OVERRIDES]
     if ignored:
         log.warning("txt2img: these fields are not supported yet and were ignored: %s", ", ".join(ignored))
     return ignored
@@ -120,6 +124,7 @@ def to_txt2img_request(body: StableDiffusionTxt2ImgProcessingAPI, sampler: Resol
     overrides = body.override_settings or {}
     checkpoint = overrides.get(OVERRIDE_CHECKPOINT)
     clip_skip = overrides.get(OVERRIDE_CLIP_SKIP)
+    vae = overrides.get(OVERRIDE_VAE)
     if clip_skip is not None:
         try:
             clip_skip = int(clip_skip)
@@ -138,7 +143,9 @@ def to_txt2img_request(body: StableDiffusionTxt2ImgProcessingAPI, sampler: Resol
         batch=BatchSpec(count=body.n_iter, size=body.batch_size),
         checkpoint=str(checkpoint) if checkpoint else None,
         clip_skip=clip_skip,
+        vae=str(vae) if vae is not None else None,
         save_images=body.save_images,
+        extra={"disable_extra_networks": True} if body.disable_extra_networks else {},
     )
 
 
@@ -149,6 +156,8 @@ def build_info(
     """The `info` object of a txt2img response, with A1111 1.10's keys (processing.Processed.js)."""
     seeds = result.seeds or [request.seed]
     n = len(result.images)
+    # Matches A1111 1.10: sd_vae_name/sd_vae_hash are the VAE the images were decoded with, as the infotext says.
+    params = parse_infotext(result.infotexts[0], normalize=False) if result.infotexts else {}
     return {
         "prompt": request.prompt,
         "all_prompts": [request.prompt] * n,
@@ -169,8 +178,8 @@ def build_info(
         "face_restoration_model": None,
         "sd_model_name": result.model_name,
         "sd_model_hash": result.model_hash[:10] if result.model_hash else None,
-        "sd_vae_name": None,
-        "sd_vae_hash": None,
+        "sd_vae_name": params.get("VAE"),
+        "sd_vae_hash": params.get("VAE hash"),
         "seed_resize_from_w": -1,
         "seed_resize_from_h": -1,
         "denoising_strength": body.denoising_strength,
@@ -191,6 +200,8 @@ def txt2img_response(
 ) -> TextToImageResponse:
     """Matches A1111 1.10: base64 PNGs with their infotext (none when send_images is false), the echoed request,
     and `info` as a JSON string."""
+    for warning in result.warnings:  # A1111's response has no place for them
+        log.warning("txt2img: %s", warning)
     images = ([encode_png_base64(image, text) for image, text in zip(result.images, result.infotexts, strict=True)]
               if body.send_images else [])
     info = build_info(body, request, result, clip_skip=clip_skip, started_at=started_at)

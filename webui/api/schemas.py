@@ -152,3 +152,34 @@ class SDModelItem(BaseModel):
 class MemoryResponse(BaseModel):
     ram: dict[str, Any] = Field(title="RAM", description="System memory stats")
     cuda: dict[str, Any] = Field(title="CUDA", description="nVidia CUDA memory stats")
+
+
+class SDVaeItem(BaseModel):
+    """An entry of GET /sdapi/v1/sd-vae: `model_name` is the file name (the `sd_vae` choice), `filename` its path."""
+
+    model_config = ConfigDict(protected_namespaces=())
+
+    model_name: str = Field(title="Model Name")
+    filename: str = Field(title="Filename")
+
+
+class LoraItem(BaseModel):
+    """An entry of GET /sdapi/v1/loras (A1111's builtin Lora extension)."""
+
+    name: str
+    alias: str
+    path: str
+    metadata: dict[str, Any]
+
+
+class EmbeddingItem(BaseModel):
+    step: int | None = Field(default=None, title="Step")
+    sd_checkpoint: str | None = Field(default=None, title="SD Checkpoint")
+    sd_checkpoint_name: str | None = Field(default=None, title="SD Checkpoint Name")
+    shape: int = Field(title="Shape")
+    vectors: int = Field(title="Vectors")
+
+
+class EmbeddingsResponse(BaseModel):
+    loaded: dict[str, EmbeddingItem] = Field(title="Loaded")
+    skipped: dict[str, EmbeddingItem] = Field(title="Skipped")

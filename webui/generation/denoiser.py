@@ -42,6 +42,7 @@ class CfgDenoiser:
         *,
         prediction: str = "epsilon",
         time_ids: torch.Tensor | None = None,
+        image_cond: torch.Tensor | None = None,
     ) -> None:
         self.unet = unet
         self.sigmas = sigmas
@@ -49,6 +50,7 @@ class CfgDenoiser:
         self.cfg_scale = cfg_scale
         self.prediction = prediction
         self.time_ids = time_ids
+        self.image_cond = image_cond  # (n, 5, h, w) mask + masked-image latents for 9-channel inpainting UNets
         self.step = 0
 
     def _model(self, x: torch.Tensor, sigma: torch.Tensor, conds: list[Conditioning]) -> torch.Tensor:
@@ -67,7 +69,10 @@ class CfgDenoiser:
             }
         c_in = 1 / (sig**2 + 1) ** 0.5
         t = self.sigmas.sigma_to_t(sig.reshape(-1).float().cpu()).to(x.device)
-        out = self.unet((x_in * c_in).to(dtype), t, encoder_hidden_states=context, **kwargs).sample.float()
+        model_in = x_in * c_in
+        if self.image_cond is not None:
+            model_in = torch.cat([model_in, self.image_cond.repeat(len(conds), 1, 1, 1).to(x.device)], dim=1)
+        out = self.unet(model_in.to(dtype), t, encoder_hidden_states=context, **kwargs).sample.float()
         if self.prediction == "v_prediction":
             return x_in * (1 / (sig**2 + 1)) + out * (-sig / (sig**2 + 1) ** 0.5)
         return x_in - out * sig

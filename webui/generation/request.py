@@ -16,7 +16,7 @@ MAX_BATCH_COUNT = 1000
 
 @dataclass(frozen=True)
 class Txt2ImgRequest:
-    """What a user asks txt2img for. Defaults match A1111 1.10's UI."""
+    """What a user asks txt2img for. Defaults match A1111 1.10's UI. img2img extends it."""
 
     prompt: str = ""
     negative_prompt: str = ""
@@ -32,6 +32,32 @@ class Txt2ImgRequest:
     vae: str | None = None  # "Automatic" | "None" | a VAE file name; None = the option sd_vae
     save_images: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+RESIZE_MODES = ("Just resize", "Crop and resize", "Resize and fill", "Just resize (latent upscale)")
+MASKED_CONTENT = ("fill", "original", "latent noise", "latent nothing")
+
+
+@dataclass(frozen=True)
+class InpaintSpec:
+    """A1111's inpaint controls. `mask` is a PIL image: white = repaint (before `invert`)."""
+
+    mask: Any
+    mask_blur: int = 4
+    invert: bool = False  # "Mask mode": Inpaint masked (False) / Inpaint not masked (True)
+    masked_content: str = "original"  # fill | original | latent noise | latent nothing
+    only_masked: bool = False  # "Inpaint area": Whole picture (False) / Only masked (True)
+    only_masked_padding: int = 32  # "Only masked padding, pixels"
+
+
+@dataclass(frozen=True)
+class Img2ImgRequest(Txt2ImgRequest):
+    """img2img and inpainting. Defaults match A1111 1.10's UI (denoising strength 0.75, "Just resize")."""
+
+    init_images: tuple[Any, ...] = ()  # PIL images; image i of the job uses init_images[i % len]
+    denoising_strength: float = 0.75
+    resize_mode: str = "Just resize"
+    inpaint: InpaintSpec | None = None
 
 
 def validate(request: Txt2ImgRequest) -> list[str]:
@@ -57,4 +83,31 @@ def validate(request: Txt2ImgRequest) -> list[str]:
         problems.append(f"Clip skip must be between 1 and 12 (got {request.clip_skip})")
     if request.seed < -1 or request.seed > 2**32 - 1:
         problems.append(f"Seed must be -1 (random) or between 0 and {2**32 - 1} (got {request.seed})")
+    if isinstance(request, Img2ImgRequest):
+        problems += validate_img2img(request)
+    return problems
+
+
+def validate_img2img(request: Img2ImgRequest) -> list[str]:
+    problems: list[str] = []
+    if not request.init_images:
+        problems.append("img2img needs an input image")
+    for image in request.init_images:
+        w, h = getattr(image, "size", (0, 0))
+        if w < 1 or h < 1 or w * h > MAX_PIXELS:
+            problems.append(f"Input image size {w}x{h} is not usable")
+    if not 0 <= request.denoising_strength <= 1:
+        problems.append(f"Denoising strength must be between 0 and 1 (got {request.denoising_strength})")
+    if request.resize_mode not in RESIZE_MODES:
+        problems.append(f"Resize mode must be one of {', '.join(RESIZE_MODES)} (got {request.resize_mode!r})")
+    spec = request.inpaint
+    if spec is not None:
+        if getattr(spec.mask, "size", None) is None:
+            problems.append("The inpaint mask is not an image")
+        if spec.masked_content not in MASKED_CONTENT:
+            problems.append(f"Masked content must be one of {', '.join(MASKED_CONTENT)}")
+        if not 0 <= spec.mask_blur <= 64:
+            problems.append(f"Mask blur must be between 0 and 64 (got {spec.mask_blur})")
+        if not 0 <= spec.only_masked_padding <= 256:
+            problems.append(f"Only masked padding must be between 0 and 256 (got {spec.only_masked_padding})")
     return problems

@@ -103,6 +103,45 @@ def decode_latents(model: LoadedCheckpoint, latents: torch.Tensor, vae: Any = No
     return [Image.fromarray(np.ascontiguousarray(a)) for a in arrays]
 
 
+class Txt2ImgTask:
+    """txt2img: start from pure noise at the first sigma; nothing to do before or after sampling."""
+
+    kind = "txt2img"
+
+    def __init__(self, request: Any) -> None:
+        self.request = request
+
+    def sigmas(self, full: torch.Tensor) -> torch.Tensor:
+        return full
+
+    def latent_shape(self) -> tuple[int, int, int]:
+        return (4, self.request.size.height // 8, self.request.size.width // 8)
+
+    def start(self, batch_no: int, noise: NoiseSource, sigmas: torch.Tensor) -> torch.Tensor:
+        return noise.first() * sigmas[0]
+
+    def wrap(self, denoise: Any, batch_no: int) -> Any:
+        return denoise
+
+    def image_conditioning(self, model: LoadedCheckpoint, batch_no: int, n: int) -> torch.Tensor | None:
+        """A 9-channel inpainting UNet in txt2img gets an all-masked, empty picture (A1111)."""
+        if model.unet.config.in_channels != 9:
+            return None
+        h, w = self.request.size.height // 8, self.request.size.width // 8
+        device = model.unet.device
+        masked = torch.zeros((n, 4, h, w), device=device)
+        return torch.cat([torch.ones((n, 1, h, w), device=device), masked], dim=1)
+
+    def finish_latents(self, latents: torch.Tensor, batch_no: int) -> torch.Tensor:
+        return latents
+
+    def finish_images(self, images: list[Image.Image], batch_no: int) -> list[Image.Image]:
+        return images
+
+    def infotext(self) -> dict[str, object]:
+        return {}
+
+
 def run_txt2img(
     plan: GenerationPlan,
     model: LoadedCheckpoint,
@@ -112,52 +151,62 @@ def run_txt2img(
     outputs_root: Path | None,
     infotext_extra: dict[str, object] | None = None,
     vae: Any = None,
+    task: Any = None,
 ) -> GenerationResult:
+    """Run a plan batch by batch. `task` (Txt2ImgTask by default, or img2img's) decides the start latent, the
+    part of the schedule to sample, masking, and what happens to latents and images afterwards."""
     req = plan.request
+    task = task or Txt2ImgTask(req)
     device = model.unet.device
     conds = build_conds(encoder, plan.prompt_text, req.negative_prompt, req.steps, plan.options.clip_skip)
     extra_params = {
+        **task.infotext(),
         "TI hashes": used_embedding_hashes(encoder, conds.embedding_names()) or None,
         **(infotext_extra or {}),
     }
     discrete = DiscreteSigmas.from_scheduler_config(model.scheduler_config)
-    sigmas = make_sigmas(plan.schedule, discrete, req.steps).to(device)
-    prediction = model.identity.prediction
+    sigmas = task.sigmas(make_sigmas(plan.schedule, discrete, req.steps).to(device))
+    steps = len(sigmas) - 1
     result = GenerationResult(
         model_name=model.record.name, model_hash=model.extra.get("sha256"), warnings=list(plan.warnings)
     )
     started = time.perf_counter()
-    total_steps = req.steps * len(plan.seeds)
-    folder = dated_folder(outputs_root, "txt2img", datetime.date.today()) if outputs_root else None
+    total_steps = max(1, steps * len(plan.seeds))
+    folder = dated_folder(outputs_root, task.kind, datetime.date.today()) if outputs_root else None
     for batch_no, seeds in enumerate(plan.seeds):
-        shape = (4, req.size.height // 8, req.size.width // 8)
-        noise = NoiseSource(seeds, shape, device, rng=plan.options.rng)
+        noise = NoiseSource(seeds, task.latent_shape(), device, rng=plan.options.rng)
         denoiser = CfgDenoiser(
-            model.unet, discrete, conds.at, req.cfg_scale, prediction=prediction, time_ids=sdxl_time_ids(model, req)
+            model.unet,
+            discrete,
+            conds.at,
+            req.cfg_scale,
+            prediction=model.identity.prediction,
+            time_ids=sdxl_time_ids(model, req),
+            image_cond=task.image_conditioning(model, batch_no, len(seeds)),
         )
-        x = noise.first() * sigmas[0]
+        x = task.start(batch_no, noise, sigmas)
         latest = {"x": x}
 
         def on_step(info: StepInfo, batch_no: int = batch_no, latest: dict = latest) -> None:
             latest["x"] = info.latent
-            done = batch_no * req.steps + info.index + 1
+            done = batch_no * steps + info.index + 1
             elapsed = time.perf_counter() - started
             eta = elapsed / done * (total_steps - done) if done else None
             every = plan.options.preview_every
             preview = None
             if plan.options.previews and every > 0 and (info.index + 1) % every == 0:
                 preview = latent_preview(info.denoised[0])
-            emit(Progress(batch_no, len(plan.seeds), info.index + 1, req.steps, done / total_steps, eta, preview))
+            emit(Progress(batch_no, len(plan.seeds), info.index + 1, steps, done / total_steps, eta, preview))
             control.check()
 
         stopped: StopSampling | None = None
         try:
             control.check()
-            latents = plan.sampler.loop(denoiser, x, sigmas, noise, on_step)
+            latents = plan.sampler.loop(task.wrap(denoiser, batch_no), x, sigmas, noise, on_step) if steps else x
         except StopSampling as stop:
             stopped = stop
             latents = latest["x"]
-        images = decode_latents(model, latents, vae)
+        images = task.finish_images(decode_latents(model, task.finish_latents(latents, batch_no), vae), batch_no)
         for seed, image in zip(seeds, images, strict=True):
             infotext = build_infotext(
                 req.prompt, req.negative_prompt, infotext_params(plan, model, seed, extra_params)

@@ -19,7 +19,7 @@ SDXL_LABEL = "model.diffusion_model.label_emb.0.0.weight"
 
 # Base family → shipped config folders to try, most common first.
 FAMILY_CONFIGS = {
-    "sd1": ("sd15", "sd15-inpaint", "tiny-sd15"),
+    "sd1": ("sd15", "sd15-inpaint", "tiny-sd15", "tiny-sd15-inpaint"),
     "sd2": ("sd2-v",),
     "sdxl": ("sdxl-base", "tiny-sdxl"),
 }

@@ -9,8 +9,9 @@ from pathlib import Path
 from webui import VERSION
 from webui.config.options import OptionsStore
 from webui.core.errors import InvalidRequest, UserError
+from webui.generation.img2img import Img2ImgTask
 from webui.generation.plan import GenerationPlan, LoraUse, OptionsSnapshot
-from webui.generation.request import Txt2ImgRequest, validate
+from webui.generation.request import Img2ImgRequest, Txt2ImgRequest, validate
 from webui.generation.runner import GenerationResult, prompt_encoder_for, run_txt2img
 from webui.generation.samplers.registry import find_sampler, resolve_schedule, split_legacy_name
 from webui.generation.seeds import batch_seeds, resolve_seed
@@ -118,7 +119,8 @@ class GenerationService:
 
     def submit(self, request: Txt2ImgRequest, job_id: str | None = None) -> JobHandle:
         plan = self.plan(request)
-        return self._jobs.submit(lambda job: self._run(plan, job), name="txt2img", job_id=job_id)
+        name = "img2img" if isinstance(request, Img2ImgRequest) else "txt2img"
+        return self._jobs.submit(lambda job: self._run(plan, job), name=name, job_id=job_id)
 
     def _run(self, plan: GenerationPlan, job: JobHandle) -> GenerationResult:
         """On the worker: load the checkpoint, patch LoRAs, build the prompt encoder, run the job."""
@@ -141,9 +143,9 @@ class GenerationService:
             extra: dict[str, object] = {"Lora hashes": hashes or None}
             if vae is not None and plan.vae is not None:
                 extra = {"VAE hash": vae.sha256[:10] if vae.sha256 else None, "VAE": plan.vae.path.name, **extra}
-            return run_txt2img(
-                plan, model, encoder, job, job.emit, self._outputs, extra, vae=vae.vae if vae is not None else None
-            )
+            vae_model = vae.vae if vae is not None else None
+            task = Img2ImgTask(plan.request, model, vae_model) if isinstance(plan.request, Img2ImgRequest) else None
+            return run_txt2img(plan, model, encoder, job, job.emit, self._outputs, extra, vae=vae_model, task=task)
 
     def run_sync(self, request: Txt2ImgRequest, timeout: float | None = None) -> GenerationResult:
         return self.submit(request).result(timeout)

@@ -1,11 +1,21 @@
-"""GET /sdapi/v1/sd-models, POST /sdapi/v1/refresh-checkpoints, GET /sdapi/v1/samplers and /schedulers."""
+"""/sdapi/v1 model routes: sd-models, sd-vae, loras, embeddings, their refresh-*, unload/reload-checkpoint,
+samplers and schedulers."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from fastapi import APIRouter
 
 from webui.api.router import AppDep
-from webui.api.schemas import SamplerItem, SchedulerItem, SDModelItem
+from webui.api.schemas import (
+    EmbeddingsResponse,
+    LoraItem,
+    SamplerItem,
+    SchedulerItem,
+    SDModelItem,
+    SDVaeItem,
+)
 from webui.generation.samplers.registry import SAMPLERS, SCHEDULE_NAMES, SCHEDULE_TYPES
 
 # Matches A1111 1.10 (sd_schedulers.schedulers): aliases, default rho and need_inner_model per schedule label.
@@ -29,6 +39,40 @@ def refresh_checkpoints(app: AppDep) -> None:
     app.model_service.refresh()
 
 
+def list_vaes(app: AppDep) -> list[SDVaeItem]:
+    """Matches A1111 1.10: [{model_name: file name, filename: path}] (no Automatic/None entries)."""
+    return [SDVaeItem(model_name=v.model_name, filename=v.filename) for v in app.model_service.vaes()]
+
+
+def refresh_vaes(app: AppDep) -> None:
+    app.model_service.refresh_vaes()
+
+
+def list_loras(app: AppDep) -> list[dict[str, Any]]:
+    return app.model_service.loras()
+
+
+def refresh_loras(app: AppDep) -> None:
+    app.model_service.refresh_loras()
+
+
+def list_embeddings(app: AppDep) -> dict[str, Any]:
+    """Matches A1111 1.10: the embeddings that fit the selected checkpoint (`loaded`) and those that don't."""
+    return app.model_service.embeddings()
+
+
+def refresh_embeddings(app: AppDep) -> None:
+    app.model_service.refresh_embeddings()
+
+
+def unload_checkpoint(app: AppDep) -> dict[str, Any]:
+    return app.model_service.unload_checkpoint()
+
+
+def reload_checkpoint(app: AppDep) -> dict[str, Any]:
+    return app.model_service.reload_checkpoint()
+
+
 def list_samplers() -> list[SamplerItem]:
     return [SamplerItem(name=s.name, aliases=list(s.aliases), options=dict(s.options)) for s in SAMPLERS]
 
@@ -46,6 +90,14 @@ def build_router() -> APIRouter:
     router = APIRouter(tags=["models"])
     router.add_api_route("/sd-models", list_models, methods=["GET"], response_model=list[SDModelItem])
     router.add_api_route("/refresh-checkpoints", refresh_checkpoints, methods=["POST"], response_model=None)
+    router.add_api_route("/sd-vae", list_vaes, methods=["GET"], response_model=list[SDVaeItem])
+    router.add_api_route("/refresh-vae", refresh_vaes, methods=["POST"], response_model=None)
+    router.add_api_route("/loras", list_loras, methods=["GET"], response_model=list[LoraItem])
+    router.add_api_route("/refresh-loras", refresh_loras, methods=["POST"], response_model=None)
+    router.add_api_route("/embeddings", list_embeddings, methods=["GET"], response_model=EmbeddingsResponse)
+    router.add_api_route("/refresh-embeddings", refresh_embeddings, methods=["POST"], response_model=None)
+    router.add_api_route("/unload-checkpoint", unload_checkpoint, methods=["POST"], response_model=dict[str, Any])
+    router.add_api_route("/reload-checkpoint", reload_checkpoint, methods=["POST"], response_model=dict[str, Any])
     router.add_api_route("/samplers", list_samplers, methods=["GET"], response_model=list[SamplerItem])
     router.add_api_route("/schedulers", list_schedulers, methods=["GET"], response_model=list[SchedulerItem])
     return router

@@ -16,18 +16,22 @@ from webui.config.settings import Settings
 log = logging.getLogger(__name__)
 
 CHECKPOINT_KEY = "sd_model_checkpoint"
+VAE_KEY = "sd_vae"
 SECRET_FLAGS = ("api_auth", "gradio_auth")
 
 
 def apply_options(app: App, changes: dict[str, Any]) -> None:
     """Set options as A1111's POST /options does; a new sd_model_checkpoint is loaded before returning.
 
-    Every value is checked before anything changes; an unknown checkpoint is a 404 (A1111 answers 500).
+    Every value is checked before anything changes; an unknown checkpoint or VAE is a 404 (A1111 answers 500 for
+    the checkpoint and falls back to no VAE for the VAE). A new sd_vae needs no reload: the next generation uses it.
     """
     rest = {key: value for key, value in changes.items() if key != CHECKPOINT_KEY}
     wanted = changes.get(CHECKPOINT_KEY)
     if wanted is not None:
         app.models.find_checkpoint(str(wanted))  # raises ModelNotFound / NoCheckpoint before anything is set
+    if rest.get(VAE_KEY) is not None:
+        rest[VAE_KEY] = app.model_service.check_vae(str(rest[VAE_KEY]))  # raises ModelNotFound
     if rest:
         app.options.set_many(rest, from_api=True)
     if wanted is not None and str(wanted) != app.options.get(CHECKPOINT_KEY):

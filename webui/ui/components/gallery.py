@@ -1,4 +1,5 @@
-"""The result column: progress line, gallery (also shows the live preview), and the selected image's infotext."""
+"""The result column: progress line, gallery (also shows the live preview), the last job's warnings, and the
+selected image's infotext."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from webui.core.events import Progress
 class ResultPanel:
     progress: gr.HTML
     gallery: gr.Gallery
+    warnings: gr.HTML
     info: gr.HTML
     generation: gr.State  # {"infotexts": [...], "seeds": [...], "selected": int} of the last result
 
@@ -34,9 +36,10 @@ def render_result_panel(tab: str) -> ResultPanel:
             interactive=False,
             format="png",
         )
+        warnings = gr.HTML("", elem_id=f"{tab}_warnings", elem_classes=["generation-warnings"])
         info = gr.HTML("", elem_id=f"html_info_{tab}", elem_classes=["infotext"])
         generation = gr.State(empty_generation())
-    return ResultPanel(progress, gallery, info, generation)
+    return ResultPanel(progress, gallery, warnings, info, generation)
 
 
 def empty_generation() -> dict[str, Any]:
@@ -74,3 +77,11 @@ def infotext_html(infotext: str) -> str:
         return ""
     lines = [html.escape(line) for line in infotext.split("\n")]
     return "<p>" + "<br>".join(lines) + "</p>"
+
+
+def warnings_html(warnings: list[str]) -> str:
+    """The job's warnings ("LoRA not found: nope"), one line each, under the gallery; empty when there are none."""
+    if not warnings:
+        return ""
+    lines = "".join(f"<div>\u26a0\ufe0f {html.escape(w)}</div>" for w in warnings)
+    return f'<div class="warning-lines" style="color: var(--color-accent); font-size: 0.9em">{lines}</div>'

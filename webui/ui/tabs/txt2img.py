@@ -22,6 +22,7 @@ from webui.ui.components.gallery import (
     progress_html,
     progress_text,
     render_result_panel,
+    warnings_html,
 )
 from webui.ui.components.prompt_row import PromptRow, render_prompt_row
 from webui.ui.components.sampler_row import SamplerRow, render_sampler_row
@@ -108,13 +109,17 @@ def bind_txt2img(w: Txt2ImgWidgets, app: App, checkpoint: gr.Dropdown) -> None:
             raise gr.Error("Generation failed with an internal error; see the server log.") from exc
         started = time.perf_counter()
         finished = False
+        yield {r.warnings: ""}  # the last job's warnings go away when a new one starts
         try:
             for event in job.events():
                 if isinstance(event, Progress):
                     yield _progress_updates(r, event)
                 else:
                     finished = True
-                    yield _done_updates(r, event, time.perf_counter() - started)
+                    updates = _done_updates(r, event, time.perf_counter() - started)
+                    for warning in event.result.warnings:
+                        gr.Warning(warning)
+                    yield updates
         finally:
             if not finished:  # the page went away mid-job: don't keep the GPU busy for nobody
                 job.interrupt()
@@ -137,7 +142,7 @@ def bind_txt2img(w: Txt2ImgWidgets, app: App, checkpoint: gr.Dropdown) -> None:
     w.prompts.generate.click(
         generate,
         inputs=set(inputs.values()),
-        outputs=[r.gallery, r.progress, r.info, r.generation],
+        outputs=[r.gallery, r.progress, r.warnings, r.info, r.generation],
         show_progress="minimal",
         show_progress_on=[r.progress],
         api_visibility="private",
@@ -198,6 +203,7 @@ def _done_updates(r: ResultPanel, done: JobDone, seconds: float) -> Updates:
     return {
         r.gallery: list(result.images),
         r.progress: progress_html(status),
+        r.warnings: warnings_html(list(result.warnings)),
         r.info: infotext_html(result.infotexts[0]) if result.infotexts else "",
         r.generation: generation,
     }
