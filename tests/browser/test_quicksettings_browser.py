@@ -27,10 +27,12 @@ def test_choose_vae_then_generate_shows_it_in_the_infotext(ui: BrowserPage, live
     assert dropdown.input_value() == "Automatic"
     try:
         dropdown.click()
-        options = page.locator("ul.options li")
+        options = page.locator("[role=option]")
         options.first.wait_for()
-        assert options.all_inner_texts() == ["Automatic", "None", VAE]
-        page.locator("ul.options li", has_text=VAE).click()
+        assert [options.nth(i).get_attribute("aria-label") for i in range(options.count())] == [
+            "Automatic", "None", VAE
+        ]
+        page.locator(f"[role=option][aria-label='{VAE}']").click()
         page.wait_for_function(
             "(want) => document.querySelector('#setting_sd_vae input').value === want", arg=VAE
         )

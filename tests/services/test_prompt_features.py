@@ -12,8 +12,9 @@ from webui.images.infotext import parse_infotext
 
 def image(app, prompt: str, negative: str = "", steps: int = 4, **kw) -> np.ndarray:
     result = app.generation.run_sync(
-        Txt2ImgRequest(prompt=prompt, negative_prompt=negative, seed=21, steps=steps, size=Size(64, 64),
-                       save_images=False, **kw)
+        Txt2ImgRequest(
+            prompt=prompt, negative_prompt=negative, seed=21, steps=steps, size=Size(64, 64), save_images=False, **kw
+        )
     )
     return np.asarray(result.images[0]).astype(np.int16)
 

@@ -205,3 +205,62 @@ def test_sdxl_single_file_generates(tiny_app) -> None:
     )
     assert np.abs(pixels(a.images[0]) - pixels(other.images[0])).mean() > 0.5
     assert "Model: tiny-sdxl," in a.infotexts[0]
+
+
+def test_hires_fix_gives_the_upscaled_size_and_records_it(tiny_app) -> None:
+    from webui.generation.request import HiresSpec
+
+    for upscaler in ("Latent", "Latent (nearest-exact)", "Lanczos"):
+        result = tiny_app.generation.run_sync(
+            Txt2ImgRequest(
+                prompt="a cat",
+                seed=4,
+                save_images=False,
+                size=Size(64, 64),
+                steps=3,
+                hires=HiresSpec(upscaler=upscaler, scale=1.5, steps=2, denoising_strength=0.5),
+            )
+        )
+        assert result.images[0].size == (96, 96)
+        params = parse_infotext(result.infotexts[0])
+        assert params["Size"] == "64x64" and params["Hires upscale"] == "1.5" and params["Hires upscaler"] == upscaler
+        assert params["Hires steps"] == "2" and params["Denoising strength"] == "0.5"
+    resized = tiny_app.generation.run_sync(
+        Txt2ImgRequest(
+            prompt="a cat",
+            seed=4,
+            save_images=False,
+            size=Size(64, 64),
+            steps=2,
+            hires=HiresSpec(resize_x=128, resize_y=0),
+        )
+    )
+    assert resized.images[0].size == (128, 128)
+    assert parse_infotext(resized.infotexts[0])["Hires resize"] == "128x128"
+
+
+def test_hires_progress_counts_both_passes(tiny_app) -> None:
+    from webui.generation.request import HiresSpec
+
+    job = tiny_app.generation.submit(
+        Txt2ImgRequest(
+            prompt="x",
+            seed=1,
+            save_images=False,
+            size=Size(64, 64),
+            steps=4,
+            hires=HiresSpec(steps=4, denoising_strength=0.5),
+        )
+    )
+    steps = [e for e in job.events(timeout=60) if isinstance(e, Progress)]
+    assert steps[-1].fraction == pytest.approx(1.0)
+    assert steps[-1].steps == steps[-1].step == 4 + 3  # first pass 4, hires pass int(0.5·4)+1
+
+
+def test_bad_hires_settings_are_refused(tiny_app) -> None:
+    from webui.generation.request import HiresSpec
+
+    with pytest.raises(InvalidRequest, match="Hires upscaler not found"):
+        tiny_app.generation.submit(Txt2ImgRequest(hires=HiresSpec(upscaler="ESRGAN_9x"), **SMALL))
+    with pytest.raises(InvalidRequest, match="out of range"):
+        tiny_app.generation.submit(Txt2ImgRequest(hires=HiresSpec(scale=8), size=Size(2048, 2048), steps=2))

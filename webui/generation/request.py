@@ -14,6 +14,43 @@ MAX_BATCH_SIZE = 64
 MAX_BATCH_COUNT = 1000
 
 
+LATENT_UPSCALE_MODES = {
+    # A1111 name: (torch interpolate mode, antialias)
+    "Latent": ("bilinear", False),
+    "Latent (antialiased)": ("bilinear", True),
+    "Latent (bicubic)": ("bicubic", False),
+    "Latent (bicubic antialiased)": ("bicubic", True),
+    "Latent (nearest)": ("nearest", False),
+    "Latent (nearest-exact)": ("nearest-exact", False),
+}
+IMAGE_UPSCALERS = ("None", "Lanczos", "Nearest")
+
+
+@dataclass(frozen=True)
+class HiresSpec:
+    """A1111's "Hires. fix" accordion. Defaults match A1111 1.10's UI."""
+
+    upscaler: str = "Latent"
+    scale: float = 2.0  # "Upscale by"
+    resize_x: int = 0  # "Resize width to" (0 = use scale)
+    resize_y: int = 0
+    steps: int = 0  # "Hires steps" (0 = same as sampling steps)
+    denoising_strength: float = 0.7
+    prompt: str = ""  # "" = the first pass's prompt
+    negative_prompt: str = ""
+    sampler: str = ""  # "" = "Use same sampler"
+
+    def target(self, width: int, height: int) -> tuple[int, int]:
+        """The final size, as A1111: scale, or resize-to (one side 0 keeps the aspect ratio; both set crops)."""
+        if self.resize_x == 0 and self.resize_y == 0:
+            return int(width * self.scale) // 8 * 8, int(height * self.scale) // 8 * 8
+        if self.resize_y == 0:
+            return self.resize_x // 8 * 8, int(self.resize_x * height / width) // 8 * 8
+        if self.resize_x == 0:
+            return int(self.resize_y * width / height) // 8 * 8, self.resize_y // 8 * 8
+        return self.resize_x // 8 * 8, self.resize_y // 8 * 8
+
+
 @dataclass(frozen=True)
 class Txt2ImgRequest:
     """What a user asks txt2img for. Defaults match A1111 1.10's UI. img2img extends it."""
@@ -30,6 +67,7 @@ class Txt2ImgRequest:
     checkpoint: str | None = None  # title or name; None = the selected one
     clip_skip: int | None = None  # None = the option CLIP_stop_at_last_layers
     vae: str | None = None  # "Automatic" | "None" | a VAE file name; None = the option sd_vae
+    hires: HiresSpec | None = None  # txt2img only: the "Hires. fix" second pass
     save_images: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -85,6 +123,26 @@ def validate(request: Txt2ImgRequest) -> list[str]:
         problems.append(f"Seed must be -1 (random) or between 0 and {2**32 - 1} (got {request.seed})")
     if isinstance(request, Img2ImgRequest):
         problems += validate_img2img(request)
+    elif request.hires is not None:
+        problems += validate_hires(request.hires, w, h)
+    return problems
+
+
+def validate_hires(spec: HiresSpec, width: int, height: int) -> list[str]:
+    problems: list[str] = []
+    if spec.upscaler not in LATENT_UPSCALE_MODES and spec.upscaler not in IMAGE_UPSCALERS:
+        known = ", ".join([*LATENT_UPSCALE_MODES, *IMAGE_UPSCALERS])
+        problems.append(f"Hires upscaler not found: '{spec.upscaler}'. Available: {known}")
+    if not 1 <= spec.scale <= 8:
+        problems.append(f"Hires upscale must be between 1 and 8 (got {spec.scale})")
+    if not 0 <= spec.steps <= MAX_STEPS:
+        problems.append(f"Hires steps must be between 0 and {MAX_STEPS} (got {spec.steps})")
+    if not 0 <= spec.denoising_strength <= 1:
+        problems.append(f"Hires denoising strength must be between 0 and 1 (got {spec.denoising_strength})")
+    if min(width, height) >= 8:
+        tw, th = spec.target(width, height)
+        if not (8 <= tw <= MAX_SIDE and 8 <= th <= MAX_SIDE) or tw * th > MAX_PIXELS:
+            problems.append(f"Hires fix size {tw}x{th} is out of range (at most {MAX_SIDE} a side)")
     return problems
 
 

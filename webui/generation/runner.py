@@ -18,9 +18,9 @@ from webui.core.events import Progress
 from webui.generation.conditioning import build_conds
 from webui.generation.denoiser import CfgDenoiser
 from webui.generation.embedding_lookup import ModelEmbeddingLookup
+from webui.generation.hires import HiresPass
 from webui.generation.plan import GenerationPlan
 from webui.generation.previews import latent_preview
-from webui.generation.request import Txt2ImgRequest
 from webui.generation.samplers.schedules import DiscreteSigmas, make_sigmas
 from webui.generation.samplers.steppers import StepInfo
 from webui.generation.seeds import NoiseSource
@@ -80,12 +80,20 @@ def infotext_params(
     }
 
 
-def sdxl_time_ids(model: LoadedCheckpoint, req: Txt2ImgRequest) -> torch.Tensor | None:
+def sdxl_time_ids(model: LoadedCheckpoint, width: int, height: int) -> torch.Tensor | None:
     """SDXL's size/crop conditioning (A1111: original size = target size = the image size, crop 0, 0)."""
     if not model.identity.is_sdxl:
         return None
-    h, w = req.size.height, req.size.width
-    return torch.tensor([[h, w, 0, 0, h, w]], dtype=torch.float32)
+    return torch.tensor([[height, width, 0, 0, height, width]], dtype=torch.float32)
+
+
+def blank_inpaint_conditioning(model: LoadedCheckpoint, n: int, width: int, height: int) -> torch.Tensor | None:
+    """A 9-channel inpainting UNet outside inpainting gets an all-masked, empty picture (A1111)."""
+    if model.unet.config.in_channels != 9:
+        return None
+    device = model.unet.device
+    mask = torch.ones((n, 1, height // 8, width // 8), device=device)
+    return torch.cat([mask, torch.zeros((n, 4, height // 8, width // 8), device=device)], dim=1)
 
 
 @torch.no_grad()
@@ -124,13 +132,7 @@ class Txt2ImgTask:
         return denoise
 
     def image_conditioning(self, model: LoadedCheckpoint, batch_no: int, n: int) -> torch.Tensor | None:
-        """A 9-channel inpainting UNet in txt2img gets an all-masked, empty picture (A1111)."""
-        if model.unet.config.in_channels != 9:
-            return None
-        h, w = self.request.size.height // 8, self.request.size.width // 8
-        device = model.unet.device
-        masked = torch.zeros((n, 4, h, w), device=device)
-        return torch.cat([torch.ones((n, 1, h, w), device=device), masked], dim=1)
+        return blank_inpaint_conditioning(model, n, self.request.size.width, self.request.size.height)
 
     def finish_latents(self, latents: torch.Tensor, batch_no: int) -> torch.Tensor:
         return latents
@@ -166,12 +168,18 @@ def run_txt2img(
     }
     discrete = DiscreteSigmas.from_scheduler_config(model.scheduler_config)
     sigmas = task.sigmas(make_sigmas(plan.schedule, discrete, req.steps).to(device))
+    hires = (
+        HiresPass(plan, model, encoder, discrete, vae) if req.hires is not None and task.kind == "txt2img" else None
+    )
+    if hires is not None:
+        extra_params = {**hires.infotext(), **extra_params}
     steps = len(sigmas) - 1
+    per_batch = steps + (hires.steps if hires is not None else 0)
     result = GenerationResult(
         model_name=model.record.name, model_hash=model.extra.get("sha256"), warnings=list(plan.warnings)
     )
     started = time.perf_counter()
-    total_steps = max(1, steps * len(plan.seeds))
+    total_steps = max(1, per_batch * len(plan.seeds))
     folder = dated_folder(outputs_root, task.kind, datetime.date.today()) if outputs_root else None
     for batch_no, seeds in enumerate(plan.seeds):
         noise = NoiseSource(seeds, task.latent_shape(), device, rng=plan.options.rng)
@@ -181,28 +189,41 @@ def run_txt2img(
             conds.at,
             req.cfg_scale,
             prediction=model.identity.prediction,
-            time_ids=sdxl_time_ids(model, req),
+            time_ids=sdxl_time_ids(model, req.size.width, req.size.height),
             image_cond=task.image_conditioning(model, batch_no, len(seeds)),
         )
         x = task.start(batch_no, noise, sigmas)
         latest = {"x": x}
 
-        def on_step(info: StepInfo, batch_no: int = batch_no, latest: dict = latest) -> None:
+        def on_step(info: StepInfo, batch_no: int = batch_no, latest: dict = latest, offset: int = 0) -> None:
             latest["x"] = info.latent
-            done = batch_no * steps + info.index + 1
+            done = batch_no * per_batch + offset + info.index + 1
             elapsed = time.perf_counter() - started
             eta = elapsed / done * (total_steps - done) if done else None
             every = plan.options.preview_every
             preview = None
             if plan.options.previews and every > 0 and (info.index + 1) % every == 0:
                 preview = latent_preview(info.denoised[0])
-            emit(Progress(batch_no, len(plan.seeds), info.index + 1, steps, done / total_steps, eta, preview))
+            emit(
+                Progress(
+                    batch_no, len(plan.seeds), offset + info.index + 1, per_batch, done / total_steps, eta, preview
+                )
+            )
             control.check()
 
         stopped: StopSampling | None = None
         try:
             control.check()
             latents = plan.sampler.loop(task.wrap(denoiser, batch_no), x, sigmas, noise, on_step) if steps else x
+            if hires is not None:
+                latents = hires.run(
+                    latents,
+                    seeds,
+                    lambda lat: decode_latents(model, lat, vae),
+                    lambda info, on_step=on_step: on_step(info, offset=steps),
+                    sdxl_time_ids(model, hires.width, hires.height),
+                    blank_inpaint_conditioning(model, len(seeds), hires.width, hires.height),
+                )
         except StopSampling as stop:
             stopped = stop
             latents = latest["x"]
