@@ -47,8 +47,9 @@ def test_sd_vae_lists_the_vae_file(client: TestClient, tiny_app: App) -> None:
     response = client.get("/sdapi/v1/sd-vae")
     assert response.status_code == 200
     items = response.json()
-    assert items == [{"model_name": "tiny-vae.safetensors",
-                      "filename": str(tiny_app.paths.vae / "tiny-vae.safetensors")}]
+    assert items == [
+        {"model_name": "tiny-vae.safetensors", "filename": str(tiny_app.paths.vae / "tiny-vae.safetensors")}
+    ]
     assert client.post("/sdapi/v1/refresh-vae").json() is None
 
 

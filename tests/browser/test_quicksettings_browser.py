@@ -7,7 +7,12 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.browser.test_txt2img_browser import GENERATE_TIMEOUT_MS, assert_no_error_toast, fill_small_job, wait_for_progress
+from tests.browser.test_txt2img_browser import (
+    GENERATE_TIMEOUT_MS,
+    assert_no_error_toast,
+    fill_small_job,
+    wait_for_progress,
+)
 
 if TYPE_CHECKING:
     from tests.browser.conftest import BrowserPage, LiveServer
@@ -30,12 +35,12 @@ def test_choose_vae_then_generate_shows_it_in_the_infotext(ui: BrowserPage, live
         options = page.locator("[role=option]")
         options.first.wait_for()
         assert [options.nth(i).get_attribute("aria-label") for i in range(options.count())] == [
-            "Automatic", "None", VAE
+            "Automatic",
+            "None",
+            VAE,
         ]
         page.locator(f"[role=option][aria-label='{VAE}']").click()
-        page.wait_for_function(
-            "(want) => document.querySelector('#setting_sd_vae input').value === want", arg=VAE
-        )
+        page.wait_for_function("(want) => document.querySelector('#setting_sd_vae input').value === want", arg=VAE)
         for _ in range(100):  # the choice is saved by the server's handler
             if service.current_vae() == VAE:
                 break
@@ -65,9 +70,12 @@ def test_unknown_lora_shows_a_warning_line_and_toast(ui: BrowserPage) -> None:
     toast = page.locator(".toast-body", has_text="LoRA not found: nope")
     toast.first.wait_for()
     assert_no_error_toast(page)
+    if SCREENSHOT:
+        page.screenshot(path=SCREENSHOT.replace(".png", "-warning.png"), full_page=True)
 
     # the next job without the tag clears the line
     fill_small_job(page, "a paper boat")
     page.locator("#txt2img_generate").click()
-    page.wait_for_function("() => document.querySelector('#txt2img_warnings').innerText.trim() === ''",
-                           timeout=GENERATE_TIMEOUT_MS)
+    page.wait_for_function(
+        "() => document.querySelector('#txt2img_warnings').innerText.trim() === ''", timeout=GENERATE_TIMEOUT_MS
+    )

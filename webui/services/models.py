@@ -135,7 +135,7 @@ class ModelService:
         def work(_job: object) -> None:
             dropped = []
             for cache in (self._models.cache, self._models.vae_cache):
-                for key in cache.keys_on_device() + cache.keys_in_ram():
+                for key in cache.keys_on_device():
                     cache.drop(key)
                     dropped.append(key)
             gc.collect()

@@ -1,13 +1,24 @@
-"""Sampling loops over sigmas (k-diffusion's contract, our code). Each takes an explicit noise source.
+"""Sampling loops over sigmas (k-diffusion's contract, our code): the shared contract and the Karras-style ODE
+samplers (Euler, Heun, DPM2, LMS).
 
-denoise(x, sigma) returns the model's estimate of the clean latent x0.
+Every loop is `loop(denoise, x, sigmas, noise, on_step, **params) -> x`:
+- denoise(x, sigma) returns the model's estimate of the clean latent x0 (sigma a 0-d tensor);
+- x is the starting latent already scaled to sigmas[0]; sigmas decrease, usually ending in 0;
+- noise.next_like(x) gives fresh N(0, 1) noise from one generator per image, so a batch equals single runs;
+- on_step(StepInfo) is called once per step with index 0..total-1; raising in it stops sampling;
+- params are keyword arguments with A1111 1.10's defaults (eta, s_churn, s_tmin, s_tmax, s_noise, ...).
+
+Sampler maths: Karras et al. 2022, "Elucidating the Design Space of Diffusion-Based Generative Models"
+(arXiv:2206.00364); Lu et al. 2022, DPM-Solver (arXiv:2206.00927) for DPM2's midpoint.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 Denoise = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -25,87 +36,181 @@ StepCallback = Callable[[StepInfo], None]
 
 
 class NoiseLike:
-    """What ancestral steppers need from a noise source."""
+    """What stochastic steppers need from a noise source (webui.generation.seeds.NoiseSource)."""
 
     def next_like(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - protocol
         raise NotImplementedError
 
 
-def euler(
-    denoise: Denoise, x: torch.Tensor, sigmas: torch.Tensor, noise: NoiseLike, on_step: StepCallback
-) -> torch.Tensor:
-    """First-order ODE steps in sigma space (Karras et al. 2022, Algorithm 2 with churn = 0)."""
-    total = len(sigmas) - 1
-    for i in range(total):
-        denoised = denoise(x, sigmas[i])
-        slope = (x - denoised) / sigmas[i]
-        x = x + slope * (sigmas[i + 1] - sigmas[i])
-        on_step(StepInfo(i, total, x, denoised))
-    return x
+def sigma_list(sigmas: torch.Tensor) -> list[float]:
+    """The schedule as Python floats (one device sync), for step-size arithmetic in double precision."""
+    return [float(s) for s in sigmas.detach().cpu().tolist()]
 
 
-def _ancestral_split(
-    sigma_from: torch.Tensor, sigma_to: torch.Tensor, eta: float
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """How far to step down deterministically (sigma_down) and how much fresh noise to add (sigma_up)."""
-    if not eta:
-        return sigma_to, torch.zeros_like(sigma_to)
-    sigma_up = torch.minimum(sigma_to, eta * (sigma_to**2 * (sigma_from**2 - sigma_to**2) / sigma_from**2) ** 0.5)
-    sigma_down = (sigma_to**2 - sigma_up**2) ** 0.5
+def as_sigma(sigmas: torch.Tensor, value: float) -> torch.Tensor:
+    """A computed sigma as a 0-d tensor on the schedule's device and dtype, as denoise() expects."""
+    return sigmas.new_tensor(value)
+
+
+def to_d(x: torch.Tensor, sigma: float, denoised: torch.Tensor) -> torch.Tensor:
+    """The probability-flow ODE derivative dx/dsigma = (x - D(x; sigma)) / sigma (Karras et al. 2022, eq. 3)."""
+    return (x - denoised) / sigma
+
+
+def ancestral_step(sigma_from: float, sigma_to: float, eta: float = 1.0) -> tuple[float, float]:
+    """Split a step sigma_from → sigma_to into a deterministic step down to sigma_down and fresh noise sigma_up,
+    with sigma_down² + sigma_up² = sigma_to² (ancestral sampling, Ho et al. 2020 arXiv:2006.11239 in sigma form;
+    eta scales the noise as in DDIM, Song et al. 2020 arXiv:2010.02502)."""
+    if not eta or sigma_to <= 0:
+        return sigma_to, 0.0
+    sigma_up = min(sigma_to, eta * math.sqrt(max(sigma_to**2 * (sigma_from**2 - sigma_to**2) / sigma_from**2, 0.0)))
+    sigma_down = math.sqrt(max(sigma_to**2 - sigma_up**2, 0.0))
     return sigma_down, sigma_up
 
 
-def euler_ancestral(
-    denoise: Denoise, x: torch.Tensor, sigmas: torch.Tensor, noise: NoiseLike, on_step: StepCallback, eta: float = 1.0
+def _churn(
+    x: torch.Tensor,
+    sigma: float,
+    steps: int,
+    noise: NoiseLike,
+    s_churn: float,
+    s_tmin: float,
+    s_tmax: float,
+    s_noise: float,
+) -> tuple[torch.Tensor, float]:
+    """Karras et al. 2022 Algorithm 2, lines 4-6: raise the noise level to sigma_hat = sigma (1 + gamma).
+
+    Matches A1111 1.10 (k-diffusion 0.1.1): once churn is on, noise is drawn at every step, also where gamma = 0,
+    so the per-image generators advance the same way as there.
+    """
+    if s_churn <= 0:
+        return x, sigma
+    gamma = min(s_churn / steps, 2**0.5 - 1) if s_tmin <= sigma <= s_tmax else 0.0
+    eps = noise.next_like(x) * s_noise
+    sigma_hat = sigma * (gamma + 1)
+    if gamma > 0:
+        x = x + eps * math.sqrt(sigma_hat**2 - sigma**2)
+    return x, sigma_hat
+
+
+def euler(
+    denoise: Denoise,
+    x: torch.Tensor,
+    sigmas: torch.Tensor,
+    noise: NoiseLike,
+    on_step: StepCallback,
+    *,
+    s_churn: float = 0.0,
+    s_tmin: float = 0.0,
+    s_tmax: float = float("inf"),
+    s_noise: float = 1.0,
 ) -> torch.Tensor:
-    """Euler with fresh noise at each step (ancestral sampling)."""
-    total = len(sigmas) - 1
+    """First-order steps of the probability-flow ODE (Karras et al. 2022, Algorithm 2 with Euler steps)."""
+    sig = sigma_list(sigmas)
+    total = len(sig) - 1
     for i in range(total):
-        denoised = denoise(x, sigmas[i])
-        sigma_down, sigma_up = _ancestral_split(sigmas[i], sigmas[i + 1], eta)
-        x = x + (x - denoised) / sigmas[i] * (sigma_down - sigmas[i])
-        if sigmas[i + 1] > 0:
-            x = x + noise.next_like(x) * sigma_up
+        x, sigma_hat = _churn(x, sig[i], total, noise, s_churn, s_tmin, s_tmax, s_noise)
+        denoised = denoise(x, sigmas[i] if sigma_hat == sig[i] else as_sigma(sigmas, sigma_hat))
+        x = x + to_d(x, sigma_hat, denoised) * (sig[i + 1] - sigma_hat)
         on_step(StepInfo(i, total, x, denoised))
     return x
 
 
 def heun(
-    denoise: Denoise, x: torch.Tensor, sigmas: torch.Tensor, noise: NoiseLike, on_step: StepCallback
+    denoise: Denoise,
+    x: torch.Tensor,
+    sigmas: torch.Tensor,
+    noise: NoiseLike,
+    on_step: StepCallback,
+    *,
+    s_churn: float = 0.0,
+    s_tmin: float = 0.0,
+    s_tmax: float = float("inf"),
+    s_noise: float = 1.0,
 ) -> torch.Tensor:
-    """Second-order Heun steps (Karras et al. 2022, Algorithm 1); the last step is plain Euler."""
-    total = len(sigmas) - 1
+    """Second-order Heun steps (Karras et al. 2022, Algorithms 1-2); the step to sigma = 0 is plain Euler."""
+    sig = sigma_list(sigmas)
+    total = len(sig) - 1
     for i in range(total):
-        denoised = denoise(x, sigmas[i])
-        d = (x - denoised) / sigmas[i]
-        dt = sigmas[i + 1] - sigmas[i]
-        if sigmas[i + 1] == 0:
+        x, sigma_hat = _churn(x, sig[i], total, noise, s_churn, s_tmin, s_tmax, s_noise)
+        denoised = denoise(x, sigmas[i] if sigma_hat == sig[i] else as_sigma(sigmas, sigma_hat))
+        d = to_d(x, sigma_hat, denoised)
+        dt = sig[i + 1] - sigma_hat
+        if sig[i + 1] == 0:
             x = x + d * dt
         else:
             x_2 = x + d * dt
-            d_2 = (x_2 - denoise(x_2, sigmas[i + 1])) / sigmas[i + 1]
+            d_2 = to_d(x_2, sig[i + 1], denoise(x_2, sigmas[i + 1]))
             x = x + (d + d_2) / 2 * dt
         on_step(StepInfo(i, total, x, denoised))
     return x
 
 
-def dpmpp_2m(
-    denoise: Denoise, x: torch.Tensor, sigmas: torch.Tensor, noise: NoiseLike, on_step: StepCallback
+def dpm_2(
+    denoise: Denoise,
+    x: torch.Tensor,
+    sigmas: torch.Tensor,
+    noise: NoiseLike,
+    on_step: StepCallback,
+    *,
+    s_churn: float = 0.0,
+    s_tmin: float = 0.0,
+    s_tmax: float = float("inf"),
+    s_noise: float = 1.0,
 ) -> torch.Tensor:
-    """DPM-Solver++(2M), Lu et al. 2022 (arXiv:2211.01095), multistep in log-sigma time."""
-    total = len(sigmas) - 1
-    old_denoised: torch.Tensor | None = None
+    """DPM2: the midpoint method in log sigma (DPM-Solver-2, Lu et al. 2022 arXiv:2206.00927, with Karras et al.
+    2022 Algorithm 2's churn), as k-diffusion's sample_dpm_2; the step to sigma = 0 is plain Euler."""
+    sig = sigma_list(sigmas)
+    total = len(sig) - 1
+    for i in range(total):
+        x, sigma_hat = _churn(x, sig[i], total, noise, s_churn, s_tmin, s_tmax, s_noise)
+        denoised = denoise(x, sigmas[i] if sigma_hat == sig[i] else as_sigma(sigmas, sigma_hat))
+        d = to_d(x, sigma_hat, denoised)
+        if sig[i + 1] == 0:
+            x = x + d * (sig[i + 1] - sigma_hat)
+        else:
+            sigma_mid = math.exp((math.log(sigma_hat) + math.log(sig[i + 1])) / 2)
+            x_2 = x + d * (sigma_mid - sigma_hat)
+            d_2 = to_d(x_2, sigma_mid, denoise(x_2, as_sigma(sigmas, sigma_mid)))
+            x = x + d_2 * (sig[i + 1] - sigma_hat)
+        on_step(StepInfo(i, total, x, denoised))
+    return x
+
+
+def lms_coefficients(sig: list[float], i: int, order: int) -> list[float]:
+    """Adams-Bashforth weights on a non-uniform grid: ∫ from sig[i] to sig[i+1] of the Lagrange basis polynomials
+    through sig[i], sig[i-1], ..., sig[i-order+1] (integrated exactly; k-diffusion integrates numerically)."""
+    nodes = [sig[i - k] for k in range(order)]
+    weights = []
+    for j in range(order):
+        others = [nodes[k] for k in range(order) if k != j]
+        poly = np.polynomial.Polynomial.fromroots(others) if others else np.polynomial.Polynomial([1.0])
+        poly = poly / float(np.prod([nodes[j] - o for o in others])) if others else poly
+        integral = poly.integ()
+        weights.append(float(integral(sig[i + 1]) - integral(sig[i])))
+    return weights
+
+
+def lms(
+    denoise: Denoise,
+    x: torch.Tensor,
+    sigmas: torch.Tensor,
+    noise: NoiseLike,
+    on_step: StepCallback,
+    *,
+    order: int = 4,
+) -> torch.Tensor:
+    """Linear multistep (Adams-Bashforth) over the ODE derivatives of the last `order` steps, in sigma
+    (k-diffusion's sample_lms; Karras et al. 2022 §3 for the ODE)."""
+    sig = sigma_list(sigmas)
+    total = len(sig) - 1
+    ds: list[torch.Tensor] = []
     for i in range(total):
         denoised = denoise(x, sigmas[i])
-        t, t_next = -sigmas[i].log(), -sigmas[i + 1].log()
-        h = t_next - t
-        if old_denoised is None or sigmas[i + 1] == 0:
-            x = (sigmas[i + 1] / sigmas[i]) * x - torch.expm1(-h) * denoised
-        else:
-            h_last = t - (-sigmas[i - 1].log())
-            r = h_last / h
-            corrected = (1 + 1 / (2 * r)) * denoised - (1 / (2 * r)) * old_denoised
-            x = (sigmas[i + 1] / sigmas[i]) * x - torch.expm1(-h) * corrected
-        old_denoised = denoised
+        ds.append(to_d(x, sig[i], denoised))
+        if len(ds) > order:
+            ds.pop(0)
+        coeffs = lms_coefficients(sig, i, min(i + 1, order))
+        x = x + sum(c * d for c, d in zip(coeffs, reversed(ds), strict=False))
         on_step(StepInfo(i, total, x, denoised))
     return x

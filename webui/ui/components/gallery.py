@@ -81,7 +81,5 @@ def infotext_html(infotext: str) -> str:
 
 def warnings_html(warnings: list[str]) -> str:
     """The job's warnings ("LoRA not found: nope"), one line each, under the gallery; empty when there are none."""
-    if not warnings:
-        return ""
-    lines = "".join(f"<div>\u26a0\ufe0f {html.escape(w)}</div>" for w in warnings)
-    return f'<div class="warning-lines" style="color: var(--color-accent); font-size: 0.9em">{lines}</div>'
+    style = "color: var(--color-accent); font-size: 0.9em; margin: 0.25em 0"
+    return "".join(f'<p class="warning-line" style="{style}">\u26a0\ufe0f {html.escape(w)}</p>' for w in warnings)
