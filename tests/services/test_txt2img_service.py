@@ -264,3 +264,32 @@ def test_bad_hires_settings_are_refused(tiny_app) -> None:
         tiny_app.generation.submit(Txt2ImgRequest(hires=HiresSpec(upscaler="ESRGAN_9x"), **SMALL))
     with pytest.raises(InvalidRequest, match="out of range"):
         tiny_app.generation.submit(Txt2ImgRequest(hires=HiresSpec(scale=8), size=Size(2048, 2048), steps=2))
+
+
+def test_variation_seed_strength_zero_is_none_and_one_is_the_subseed(tiny_app) -> None:
+    def img(**kw) -> np.ndarray:
+        r = tiny_app.generation.run_sync(Txt2ImgRequest(prompt="a cat", save_images=False, **SMALL, **kw))
+        return pixels(r.images[0]), r.infotexts[0]
+
+    base, _ = img(seed=10)
+    zero, info0 = img(seed=10, subseed=99, subseed_strength=0.0)
+    assert np.array_equal(base, zero) and "Variation seed" not in info0
+    full, _ = img(seed=10, subseed=99, subseed_strength=1.0)
+    other, _ = img(seed=99)
+    assert np.abs(full - other).max() <= 1
+    half, info = img(seed=10, subseed=99, subseed_strength=0.5)
+    assert np.abs(half - base).mean() > 0.5 and np.abs(half - other).mean() > 0.5
+    params = parse_infotext(info)
+    assert params["Variation seed"] == "99" and params["Variation seed strength"] == "0.5"
+
+
+def test_resize_seed_from_is_recorded(tiny_app) -> None:
+    def img(size: Size, **kw) -> np.ndarray:
+        r = tiny_app.generation.run_sync(
+            Txt2ImgRequest(prompt="a cat", seed=10, save_images=False, steps=3, size=size, **kw)
+        )
+        return r
+
+    wide = img(Size(128, 64), seed_resize_from=Size(64, 64))
+    assert wide.images[0].size == (128, 64)
+    assert parse_infotext(wide.infotexts[0])["Seed resize from"] == "64x64"

@@ -126,3 +126,26 @@ def test_checkpoint_scan_skips_vae_files_next_to_checkpoints(tmp_path) -> None:
         "sub/deep.ckpt",
         "vae.safetensors",
     ]
+
+
+def test_resize_seed_from_puts_the_old_sizes_noise_in_the_middle() -> None:
+    from webui.generation.seeds import NoiseSource
+
+    cpu = torch.device("cpu")
+    small = NoiseSource([7], (4, 8, 8), cpu).first()
+    wide = NoiseSource([7], (4, 8, 16), cpu, resize_from=(64, 64)).first()
+    assert torch.equal(wide[0, :, :, 4:12], small[0])
+    narrow = NoiseSource([7], (4, 8, 4), cpu, resize_from=(64, 64)).first()
+    assert torch.equal(narrow[0], small[0, :, :, 2:6])
+
+
+def test_ensd_reseeds_the_ancestral_noise_only() -> None:
+    from webui.generation.seeds import NoiseSource
+
+    cpu = torch.device("cpu")
+    plain, delta = NoiseSource([7], (4, 8, 8), cpu), NoiseSource([7], (4, 8, 8), cpu, ensd=31337)
+    assert torch.equal(plain.first(), delta.first())
+    x = torch.zeros(1, 4, 8, 8)
+    reseeded = delta.next_like(x)
+    assert not torch.equal(plain.next_like(x), reseeded)
+    assert torch.equal(reseeded[0], torch.randn((4, 8, 8), generator=torch.Generator().manual_seed(7 + 31337)))

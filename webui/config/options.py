@@ -42,6 +42,7 @@ OPTIONS: list[OptionSpec] = [
     OptionSpec("sd_vae", "Automatic", "SD VAE", "Stable Diffusion"),
     OptionSpec("CLIP_stop_at_last_layers", 1, "Clip skip", "Stable Diffusion", minimum=1, maximum=12),
     OptionSpec("randn_source", "GPU", "Random number generator source", "Stable Diffusion", choices=("GPU", "CPU")),
+    OptionSpec("eta_noise_seed_delta", 0, "Eta noise seed delta", "Sampler parameters", minimum=0, maximum=2**32 - 1),
     OptionSpec("emphasis", "Original", "Emphasis mode", "Stable Diffusion", choices=("Original", "No norm", "Ignore")),
     OptionSpec(
         "comma_padding_backtrack", 20, "Prompt word wrap length limit", "Stable Diffusion", minimum=0, maximum=74

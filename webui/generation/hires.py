@@ -76,6 +76,7 @@ class HiresPass:
         self,
         latents: torch.Tensor,
         seeds: list[int],
+        subseeds: list[int],
         decode: Decode,
         on_step: Callable[[StepInfo], None],
         time_ids: torch.Tensor | None,
@@ -83,7 +84,15 @@ class HiresPass:
     ) -> torch.Tensor:
         """Matches A1111 1.10: fresh noise from the same seeds at the new size, then the img2img schedule tail."""
         upscaled = self.upscale(latents, decode)
-        noise = NoiseSource(seeds, tuple(upscaled.shape[1:]), upscaled.device, rng=self.plan.options.rng)
+        req = self.plan.request
+        noise = NoiseSource(
+            seeds,
+            tuple(upscaled.shape[1:]),
+            upscaled.device,
+            rng=self.plan.options.rng,
+            subseeds=subseeds,
+            subseed_strength=req.subseed_strength,
+        )
         denoiser = CfgDenoiser(
             self.model.unet,
             self.discrete,

@@ -22,6 +22,7 @@ class OptionsSnapshot:
     preview_every: int = 10  # show_progress_every_n_steps (-1 = only at the end)
     previews: bool = True  # live_previews_enable
     filename_pattern: str = "[seed]"  # samples_filename_pattern (after the number)
+    ensd: int = 0  # eta_noise_seed_delta
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,7 @@ class GenerationPlan:
     sampler: SamplerSpec
     schedule: str
     seeds: list[list[int]]  # per batch, per image
+    subseeds: list[list[int]]  # variation seeds, same layout (used only when subseed_strength > 0)
     checkpoint: ModelRecord
     options: OptionsSnapshot
     version: str

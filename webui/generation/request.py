@@ -63,6 +63,9 @@ class Txt2ImgRequest:
     sampler: str = "DPM++ 2M"  # A1111 display name, resolved by the sampler registry
     scheduler: str = "Automatic"  # A1111 "Schedule type" label
     seed: int = -1
+    subseed: int = -1  # "Variation seed"
+    subseed_strength: float = 0.0  # "Variation strength"
+    seed_resize_from: Size | None = None  # "Resize seed from width/height" (None or 0x0 = off)
     batch: BatchSpec = BatchSpec()
     checkpoint: str | None = None  # title or name; None = the selected one
     clip_skip: int | None = None  # None = the option CLIP_stop_at_last_layers
@@ -121,6 +124,10 @@ def validate(request: Txt2ImgRequest) -> list[str]:
         problems.append(f"Clip skip must be between 1 and 12 (got {request.clip_skip})")
     if request.seed < -1 or request.seed > 2**32 - 1:
         problems.append(f"Seed must be -1 (random) or between 0 and {2**32 - 1} (got {request.seed})")
+    if not 0 <= request.subseed_strength <= 1:
+        problems.append(f"Variation strength must be between 0 and 1 (got {request.subseed_strength})")
+    if request.subseed < -1 or request.subseed > 2**32 - 1:
+        problems.append(f"Variation seed must be -1 (random) or between 0 and {2**32 - 1} (got {request.subseed})")
     if isinstance(request, Img2ImgRequest):
         problems += validate_img2img(request)
     elif request.hires is not None:

@@ -58,8 +58,16 @@ class GenerationResult:
     warnings: list[str] = field(default_factory=list)
 
 
+def size_tuple(size: Any) -> tuple[int, int] | None:
+    return (size.width, size.height) if size is not None else None
+
+
 def infotext_params(
-    plan: GenerationPlan, model: LoadedCheckpoint, seed: int, extra: dict[str, object] | None = None
+    plan: GenerationPlan,
+    model: LoadedCheckpoint,
+    seed: int,
+    extra: dict[str, object] | None = None,
+    subseed: int | None = None,
 ) -> dict[str, object]:
     """The 'parameters' key/values for one image, named and ordered as A1111 1.10 writes them."""
     req = plan.request
@@ -73,7 +81,13 @@ def infotext_params(
         "Size": f"{req.size.width}x{req.size.height}",
         "Model hash": sha[:10] if sha else None,
         "Model": model.record.path.stem if not model.record.path.is_dir() else model.record.path.name,
+        "Variation seed": subseed if req.subseed_strength > 0 else None,
+        "Variation seed strength": req.subseed_strength if req.subseed_strength > 0 else None,
+        "Seed resize from": f"{req.seed_resize_from.width}x{req.seed_resize_from.height}"
+        if size_tuple(req.seed_resize_from) and req.seed_resize_from.width > 0
+        else None,
         "Clip skip": plan.options.clip_skip if plan.options.clip_skip > 1 else None,
+        "ENSD": plan.options.ensd if plan.options.ensd and plan.sampler.ancestral else None,
         "RNG": plan.options.rng if plan.options.rng != "GPU" else None,
         **(extra or {}),
         "Version": plan.version,
@@ -182,7 +196,16 @@ def run_txt2img(
     total_steps = max(1, per_batch * len(plan.seeds))
     folder = dated_folder(outputs_root, task.kind, datetime.date.today()) if outputs_root else None
     for batch_no, seeds in enumerate(plan.seeds):
-        noise = NoiseSource(seeds, task.latent_shape(), device, rng=plan.options.rng)
+        noise = NoiseSource(
+            seeds,
+            task.latent_shape(),
+            device,
+            rng=plan.options.rng,
+            subseeds=plan.subseeds[batch_no],
+            subseed_strength=req.subseed_strength,
+            resize_from=size_tuple(req.seed_resize_from),
+            ensd=plan.options.ensd if plan.sampler.ancestral else 0,
+        )
         denoiser = CfgDenoiser(
             model.unet,
             discrete,
@@ -219,6 +242,7 @@ def run_txt2img(
                 latents = hires.run(
                     latents,
                     seeds,
+                    plan.subseeds[batch_no],
                     lambda lat: decode_latents(model, lat, vae),
                     lambda info, on_step=on_step: on_step(info, offset=steps),
                     sdxl_time_ids(model, hires.width, hires.height),
@@ -228,9 +252,9 @@ def run_txt2img(
             stopped = stop
             latents = latest["x"]
         images = task.finish_images(decode_latents(model, task.finish_latents(latents, batch_no), vae), batch_no)
-        for seed, image in zip(seeds, images, strict=True):
+        for seed, subseed, image in zip(seeds, plan.subseeds[batch_no], images, strict=True):
             infotext = build_infotext(
-                req.prompt, req.negative_prompt, infotext_params(plan, model, seed, extra_params)
+                req.prompt, req.negative_prompt, infotext_params(plan, model, seed, extra_params, subseed)
             )
             result.images.append(image)
             result.infotexts.append(infotext)

@@ -41,6 +41,7 @@ def snapshot_options(options: OptionsStore) -> OptionsSnapshot:
         save_images=bool(options.get("samples_save")),
         preview_every=int(options.get("show_progress_every_n_steps")),
         previews=bool(options.get("live_previews_enable")),
+        ensd=int(options.get("eta_noise_seed_delta")),
     )
 
 
@@ -84,11 +85,13 @@ class GenerationService:
             for sub in split_and(text) if text is prompt_text else [SubPrompt(text, 1.0)]:
                 prompt_schedule(sub.text, request.steps)
         seed = resolve_seed(request.seed)
+        subseed = resolve_seed(request.subseed)
         return GenerationPlan(
             request=request,
             sampler=sampler,
             schedule=schedule,
             seeds=batch_seeds(seed, request.batch.count, request.batch.size),
+            subseeds=batch_seeds(subseed, request.batch.count, request.batch.size),
             checkpoint=record,
             options=options,
             version=f"v{VERSION}",
