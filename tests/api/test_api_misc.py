@@ -53,8 +53,13 @@ def test_samplers_and_schedulers(client: TestClient) -> None:
     assert "Euler a" in samplers and "Euler" in samplers
     schedulers = {s["name"]: s for s in client.get("/sdapi/v1/schedulers").json()}
     assert schedulers["automatic"]["label"] == "Automatic"
-    assert schedulers["karras"] == {"name": "karras", "label": "Karras", "aliases": None, "default_rho": 7.0,
-                                    "need_inner_model": False}
+    assert schedulers["karras"] == {
+        "name": "karras",
+        "label": "Karras",
+        "aliases": None,
+        "default_rho": 7.0,
+        "need_inner_model": False,
+    }
     assert schedulers["sgm_uniform"]["aliases"] == ["SGMUniform"]
 
 
@@ -107,8 +112,16 @@ def test_progress_while_idle(client: TestClient) -> None:
     data = client.get("/sdapi/v1/progress").json()
     assert data["progress"] == 0 and data["eta_relative"] == 0 and data["current_image"] is None
     assert data["state"]["job_count"] == 0 and set(data["state"]) == {
-        "skipped", "interrupted", "stopping_generation", "job", "job_count", "job_timestamp", "job_no",
-        "sampling_step", "sampling_steps"}
+        "skipped",
+        "interrupted",
+        "stopping_generation",
+        "job",
+        "job_count",
+        "job_timestamp",
+        "job_no",
+        "sampling_step",
+        "sampling_steps",
+    }
     assert client.post("/sdapi/v1/interrupt").json() == {}
     skip = client.post("/sdapi/v1/skip")
     assert skip.status_code == 200 and skip.json() is None
@@ -117,8 +130,9 @@ def test_progress_while_idle(client: TestClient) -> None:
 def test_progress_during_a_run_and_interrupt(app_factory) -> None:
     app = app_factory(api=True)
     client = api_client(app)
-    job = app.generation.submit(Txt2ImgRequest(prompt="long", seed=1, size=Size(64, 64), steps=1000,
-                                               save_images=False))
+    job = app.generation.submit(
+        Txt2ImgRequest(prompt="long", seed=1, size=Size(64, 64), steps=1000, save_images=False)
+    )
     deadline = time.monotonic() + 60
     seen: dict[str, Any] = {}
     while time.monotonic() < deadline and not job.done:

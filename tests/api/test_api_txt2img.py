@@ -92,13 +92,17 @@ def test_same_seed_gives_identical_image_bytes(client: TestClient) -> None:
     assert decode(first).tobytes() != decode(other).tobytes()
 
 
-@pytest.mark.parametrize(("field", "value", "words"), [
-    ("width", 0, "Width must be at least 8"),
-    ("width", 100000, "Width must be at most"),
-    ("steps", 0, "Sampling steps must be between"),
-])
-def test_invalid_values_are_422_and_the_next_request_works(client: TestClient, field: str, value: int,
-                                                           words: str) -> None:
+@pytest.mark.parametrize(
+    ("field", "value", "words"),
+    [
+        ("width", 0, "Width must be at least 8"),
+        ("width", 100000, "Width must be at most"),
+        ("steps", 0, "Sampling steps must be between"),
+    ],
+)
+def test_invalid_values_are_422_and_the_next_request_works(
+    client: TestClient, field: str, value: int, words: str
+) -> None:
     response = client.post("/sdapi/v1/txt2img", json=SMALL | {field: value})
     assert response.status_code == 422
     body = response.json()
@@ -134,8 +138,7 @@ def test_explicit_scheduler_and_unknown_scheduler(client: TestClient) -> None:
 
 
 def test_override_clip_skip_and_send_images_false(client: TestClient, tiny_app: App) -> None:
-    data = txt2img(client, prompt="x", seed=5, send_images=False,
-                   override_settings={"CLIP_stop_at_last_layers": 2})
+    data = txt2img(client, prompt="x", seed=5, send_images=False, override_settings={"CLIP_stop_at_last_layers": 2})
     info = json.loads(data["info"])
     assert data["images"] == [] and info["clip_skip"] == 2 and "Clip skip: 2" in info["infotexts"][0]
     assert tiny_app.options.get("CLIP_stop_at_last_layers") == 1  # restored afterwards (it was never changed)
@@ -156,8 +159,9 @@ def test_unknown_script_is_422(client: TestClient) -> None:
 
 
 def test_unknown_checkpoint_override_is_404(client: TestClient) -> None:
-    response = client.post("/sdapi/v1/txt2img",
-                           json=SMALL | {"override_settings": {"sd_model_checkpoint": "nope.safetensors"}})
+    response = client.post(
+        "/sdapi/v1/txt2img", json=SMALL | {"override_settings": {"sd_model_checkpoint": "nope.safetensors"}}
+    )
     assert response.status_code == 404 and "nope.safetensors" in response.json()["detail"]
 
 
@@ -184,7 +188,12 @@ def test_no_checkpoint_is_409_naming_the_folder(tmp_path: Path) -> None:
 
 def test_overrides_are_kept_when_not_restored_afterwards(app_factory) -> None:
     app = app_factory(api=True)
-    data = txt2img(api_client(app), prompt="x", seed=5, override_settings={"CLIP_stop_at_last_layers": 2},
-                   override_settings_restore_afterwards=False)
+    data = txt2img(
+        api_client(app),
+        prompt="x",
+        seed=5,
+        override_settings={"CLIP_stop_at_last_layers": 2},
+        override_settings_restore_afterwards=False,
+    )
     assert json.loads(data["info"])["clip_skip"] == 2
     assert app.options.get("CLIP_stop_at_last_layers") == 2

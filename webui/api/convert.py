@@ -1,4 +1,5 @@
-"""The one place where A1111's API vocabulary meets ours: request bodies → Txt2ImgRequest, results → responses."""
+"""The one place where A1111's API vocabulary meets ours: request bodies → Txt2ImgRequest / Img2ImgRequest, results
+→ responses."""
 
 from __future__ import annotations
 
@@ -6,30 +7,57 @@ import json
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from webui import VERSION
 from webui.api.errors import SamplerNotFound, ScriptNotFound
-from webui.api.schemas import UNSUPPORTED_TXT2IMG_FIELDS, StableDiffusionTxt2ImgProcessingAPI, TextToImageResponse
+from webui.api.schemas import (
+    UNSUPPORTED_IMG2IMG_FIELDS,
+    UNSUPPORTED_TXT2IMG_FIELDS,
+    ImageToImageResponse,
+    StableDiffusionImg2ImgProcessingAPI,
+    StableDiffusionProcessingAPI,
+    StableDiffusionTxt2ImgProcessingAPI,
+    TextToImageResponse,
+)
 from webui.core.errors import InvalidRequest, UserError
 from webui.core.types import BatchSpec, Size
-from webui.generation.request import Txt2ImgRequest
+from webui.generation.request import (
+    MASKED_CONTENT,
+    RESIZE_MODES,
+    HiresSpec,
+    Img2ImgRequest,
+    InpaintSpec,
+    Txt2ImgRequest,
+)
 from webui.generation.runner import GenerationResult
 from webui.generation.samplers.registry import SCHEDULE_NAMES, find_sampler, split_legacy_name
 from webui.images.infotext import parse_infotext
-from webui.images.saving import encode_png_base64
+from webui.images.saving import decode_image_base64, encode_png_base64
 
 log = logging.getLogger(__name__)
+
+BodyT = TypeVar("BodyT", bound=StableDiffusionProcessingAPI)
 
 # Matches A1111 1.10 (sd_schedulers): a scheduler is named by its label, its name or an alias.
 SCHEDULER_ALIASES: dict[str, tuple[str, ...]] = {"SGM Uniform": ("SGMUniform",)}
 
-# Matches A1111 1.10's txt2img paste fields: infotext key → request field (used for the `infotext` field).
+# Matches A1111 1.10's paste fields: infotext key → request field (used for the `infotext` field).
 INFOTEXT_FIELDS: dict[str, str] = {
     "Prompt": "prompt", "Negative prompt": "negative_prompt", "Steps": "steps", "Sampler": "sampler_name",
     "Schedule type": "scheduler", "CFG scale": "cfg_scale", "Seed": "seed", "Size-1": "width", "Size-2": "height",
-    "Batch size": "batch_size",
+    "Batch size": "batch_size", "Denoising strength": "denoising_strength",
 }  # fmt: skip
+TXT2IMG_INFOTEXT_FIELDS: dict[str, str] = {
+    "Hires upscale": "hr_scale", "Hires upscaler": "hr_upscaler", "Hires steps": "hr_second_pass_steps",
+    "Hires resize-1": "hr_resize_x", "Hires resize-2": "hr_resize_y", "Hires prompt": "hr_prompt",
+    "Hires negative prompt": "hr_negative_prompt", "Hires sampler": "hr_sampler_name",
+}  # fmt: skip
+IMG2IMG_INFOTEXT_FIELDS: dict[str, str] = {"Mask blur": "mask_blur"}
+HIRES_INFOTEXT_KEYS = ("Hires upscale", "Hires upscaler", "Hires resize-1")
+SAME_SAMPLER = "Use same sampler"  # A1111's hr_sampler_name for "the first pass's sampler"
+SAME_SCHEDULER = "Use same scheduler"
+SAME_CHECKPOINT = "Use same checkpoint"
 # Matches A1111 1.10 (infotext_to_setting_name_mapping), for the keys whose settings we have.
 INFOTEXT_SETTINGS: dict[str, str] = {"Clip skip": "CLIP_stop_at_last_layers"}
 
@@ -38,8 +66,19 @@ OVERRIDE_CHECKPOINT = "sd_model_checkpoint"
 OVERRIDE_CLIP_SKIP = "CLIP_stop_at_last_layers"
 OVERRIDE_VAE = "sd_vae"
 HANDLED_OVERRIDES = frozenset({OVERRIDE_CHECKPOINT, OVERRIDE_CLIP_SKIP, OVERRIDE_VAE})
-# Fields of UNSUPPORTED_TXT2IMG_FIELDS that are acted on now (to_txt2img_request passes them on).
-HANDLED_FIELDS = frozenset({"disable_extra_networks"})
+
+
+class InitImageNotFound(UserError):
+    """img2img without init_images; A1111 answers 404 "Init image not found"."""
+
+    status_code = 404
+
+
+class InvalidEncodedImage(UserError):
+    """An input image that is not base64 image data. A1111 answers 500 "Invalid encoded image"; it is the client's
+    input, so we answer 422 with the same message."""
+
+    status_code = 422
 
 
 @dataclass(frozen=True)
@@ -77,15 +116,27 @@ def resolve_sampler(sampler_name: str | None, sampler_index: str, scheduler: str
     return ResolvedSampler(spec.name, label)
 
 
-def apply_infotext(body: StableDiffusionTxt2ImgProcessingAPI) -> StableDiffusionTxt2ImgProcessingAPI:
+def apply_infotext(body: BodyT) -> BodyT:
     """Matches A1111 1.10: fields in `infotext` fill the request fields that the client did not set."""
     if not body.infotext:
         return body
     params = parse_infotext(body.infotext)
+    fields = dict(INFOTEXT_FIELDS)
+    if isinstance(body, StableDiffusionTxt2ImgProcessingAPI):
+        fields |= TXT2IMG_INFOTEXT_FIELDS
+    elif isinstance(body, StableDiffusionImg2ImgProcessingAPI):
+        fields |= IMG2IMG_INFOTEXT_FIELDS
     update: dict[str, Any] = {}
-    for key, field_name in INFOTEXT_FIELDS.items():
+    for key, field_name in fields.items():
         if key in params and field_name not in body.model_fields_set:
             update[field_name] = params[key]
+    if (
+        isinstance(body, StableDiffusionTxt2ImgProcessingAPI)
+        and "enable_hr" not in body.model_fields_set
+        and "Denoising strength" in params
+        and any(key in params for key in HIRES_INFOTEXT_KEYS)
+    ):
+        update["enable_hr"] = True
     overrides = dict(body.override_settings or {})
     for key, setting in INFOTEXT_SETTINGS.items():
         if key in params and setting not in overrides:
@@ -94,12 +145,12 @@ def apply_infotext(body: StableDiffusionTxt2ImgProcessingAPI) -> StableDiffusion
         update["override_settings"] = overrides
     # Validate through the model so that "20" becomes 20 and a bad value is a clear 422.
     try:
-        return StableDiffusionTxt2ImgProcessingAPI.model_validate(body.model_dump() | update)
+        return type(body).model_validate(body.model_dump() | update)
     except ValueError as exc:
         raise InvalidRequest([f"infotext: {exc}"]) from None
 
 
-def check_scripts(body: StableDiffusionTxt2ImgProcessingAPI) -> None:
+def check_scripts(body: StableDiffusionProcessingAPI) -> None:
     """No scripts are installed yet, so a named one is not found (A1111's 422 messages)."""
     if body.script_name:
         raise ScriptNotFound(f"Script '{body.script_name}' not found")
@@ -107,20 +158,47 @@ def check_scripts(body: StableDiffusionTxt2ImgProcessingAPI) -> None:
         raise ScriptNotFound(f"always on script {title} not found")
 
 
-def log_unsupported(body: StableDiffusionTxt2ImgProcessingAPI) -> list[str]:
+def log_unsupported(body: StableDiffusionProcessingAPI) -> list[str]:
     """Name the accepted-but-ignored fields that the client set to something other than their default."""
-    defaults = StableDiffusionTxt2ImgProcessingAPI.model_fields
-    ignored = [name for name in UNSUPPORTED_TXT2IMG_FIELDS
-               if name not in HANDLED_FIELDS and name in body.model_fields_set
-               and getattr(body, name) != defaults[name].get_default()]
+    img2img = isinstance(body, StableDiffusionImg2ImgProcessingAPI)
+    names = UNSUPPORTED_IMG2IMG_FIELDS if img2img else UNSUPPORTED_TXT2IMG_FIELDS
+    defaults = type(body).model_fields
+    ignored = [
+        name
+        for name in names
+        if name in body.model_fields_set and not _is_default(name, getattr(body, name), defaults[name].get_default())
+    ]
     ignored += [f"override_settings.{key}" for key in (body.override_settings or {}) if key not in HANDLED_OVERRIDES]
+    if isinstance(body, StableDiffusionImg2ImgProcessingAPI) and body.mask_blur is None:
+        if body.mask_blur_x != body.mask_blur_y:
+            ignored.append("mask_blur_y (one blur for both directions: mask_blur_x is used)")
     if ignored:
-        log.warning("txt2img: these fields are not supported yet and were ignored: %s", ", ".join(ignored))
+        kind = "img2img" if img2img else "txt2img"
+        log.warning("%s: these fields are not supported yet and were ignored: %s", kind, ", ".join(ignored))
     return ignored
 
 
-def to_txt2img_request(body: StableDiffusionTxt2ImgProcessingAPI, sampler: ResolvedSampler) -> Txt2ImgRequest:
-    """The API body as our request. Validation of sizes, steps, … is the service's (one set of rules)."""
+def _is_default(name: str, value: Any, default: Any) -> bool:
+    """Values that mean "off" as much as the default does (webuiapi sends styles=[], tiling=False, hr_scheduler
+    "Use same scheduler", …) are not worth a warning."""
+    if value == default or (default is None and value in ([], {}, False, "")):
+        return True
+    return value in (SAME_SCHEDULER, SAME_CHECKPOINT) and name in ("hr_scheduler", "hr_checkpoint_name")
+
+
+def resolve_hires_sampler(name: str | None) -> str:
+    """hr_sampler_name as our HiresSpec.sampler: "" for the first pass's sampler; unknown → 404 as sampler_name."""
+    if not name or name == SAME_SAMPLER:
+        return ""
+    bare, _schedule = split_legacy_name(name.strip())  # a schedule suffix would be hr_scheduler's: not supported
+    try:
+        return find_sampler(bare).name
+    except UserError as exc:
+        raise SamplerNotFound(exc.message) from None
+
+
+def _common_fields(body: StableDiffusionProcessingAPI, sampler: ResolvedSampler) -> dict[str, Any]:
+    """The Txt2ImgRequest fields that txt2img and img2img bodies share."""
     overrides = body.override_settings or {}
     checkpoint = overrides.get(OVERRIDE_CHECKPOINT)
     clip_skip = overrides.get(OVERRIDE_CLIP_SKIP)
@@ -129,31 +207,121 @@ def to_txt2img_request(body: StableDiffusionTxt2ImgProcessingAPI, sampler: Resol
         try:
             clip_skip = int(clip_skip)
         except (TypeError, ValueError):
-            raise InvalidRequest([f"override_settings: {OVERRIDE_CLIP_SKIP} must be a number (got {clip_skip!r})"]
-                                 ) from None
-    return Txt2ImgRequest(
-        prompt=body.prompt,
-        negative_prompt=body.negative_prompt,
-        size=Size(body.width, body.height),
-        steps=body.steps,
-        cfg_scale=body.cfg_scale,
-        sampler=sampler.sampler,
-        scheduler=sampler.scheduler,
-        seed=body.seed,
-        batch=BatchSpec(count=body.n_iter, size=body.batch_size),
-        checkpoint=str(checkpoint) if checkpoint else None,
-        clip_skip=clip_skip,
-        vae=str(vae) if vae is not None else None,
-        save_images=body.save_images,
-        extra={"disable_extra_networks": True} if body.disable_extra_networks else {},
+            raise InvalidRequest(
+                [f"override_settings: {OVERRIDE_CLIP_SKIP} must be a number (got {clip_skip!r})"]
+            ) from None
+    return {
+        "prompt": body.prompt,
+        "negative_prompt": body.negative_prompt,
+        "size": Size(body.width, body.height),
+        "steps": body.steps,
+        "cfg_scale": body.cfg_scale,
+        "sampler": sampler.sampler,
+        "scheduler": sampler.scheduler,
+        "seed": body.seed,
+        "batch": BatchSpec(count=body.n_iter, size=body.batch_size),
+        "checkpoint": str(checkpoint) if checkpoint else None,
+        "clip_skip": clip_skip,
+        "vae": str(vae) if vae is not None else None,
+        "save_images": body.save_images,
+        "extra": {"disable_extra_networks": True} if body.disable_extra_networks else {},
+    }
+
+
+def hires_spec(body: StableDiffusionTxt2ImgProcessingAPI) -> HiresSpec | None:
+    """Matches A1111 1.10: with enable_hr, hr_* and denoising_strength (API default 0.75) make the second pass;
+    hr_upscaler null means "Latent", hr_sampler_name null or "Use same sampler" the first pass's sampler."""
+    if not body.enable_hr:
+        return None
+    return HiresSpec(
+        upscaler=body.hr_upscaler or "Latent",
+        scale=body.hr_scale,
+        resize_x=body.hr_resize_x,
+        resize_y=body.hr_resize_y,
+        steps=body.hr_second_pass_steps,
+        denoising_strength=0.75 if body.denoising_strength is None else body.denoising_strength,
+        prompt=body.hr_prompt,
+        negative_prompt=body.hr_negative_prompt,
+        sampler=resolve_hires_sampler(body.hr_sampler_name),
+    )
+
+
+def to_txt2img_request(body: StableDiffusionTxt2ImgProcessingAPI, sampler: ResolvedSampler) -> Txt2ImgRequest:
+    """The API body as our request. Validation of sizes, steps, … is the service's (one set of rules)."""
+    fields = _common_fields(body, sampler)
+    if body.firstphase_width != 0 or body.firstphase_height != 0:
+        # Matches A1111 1.10 (legacy hires sizing): the first pass runs at firstphase_width x firstphase_height;
+        # the hires target then comes from hr_scale / hr_resize_x/y as usual.
+        fields["size"] = Size(body.firstphase_width, body.firstphase_height)
+    return Txt2ImgRequest(**fields, hires=hires_spec(body))
+
+
+def decode_input_image(data: str, what: str) -> Any:
+    """A base64 image (data: URI prefix allowed) as a PIL image; bad data → InvalidEncodedImage (422).
+
+    A1111 can also fetch http(s) URLs (setting api_enable_requests); this server makes no outside connections."""
+    if data.strip().startswith(("http://", "https://")):
+        raise InvalidEncodedImage(f"Invalid encoded image: {what} is a URL; send the image as base64 data")
+    try:
+        return decode_image_base64(data)
+    except UserError:
+        raise InvalidEncodedImage("Invalid encoded image") from None
+
+
+def _enum(name: str, value: int, names: tuple[str, ...], problems: list[str]) -> str:
+    if 0 <= value < len(names):
+        return names[value]
+    choices = ", ".join(f"{i} ({label})" for i, label in enumerate(names))
+    problems.append(f"{name} must be one of {choices} (got {value})")
+    return names[0]
+
+
+def to_img2img_request(body: StableDiffusionImg2ImgProcessingAPI, sampler: ResolvedSampler) -> Img2ImgRequest:
+    """Matches A1111 1.10: one init image is used for the whole batch; 2..batch_size images set the batch size to
+    their count; more is an error. mask_blur (when given) sets both blur directions."""
+    if not body.init_images:
+        raise InitImageNotFound("Init image not found")
+    problems: list[str] = []
+    resize_mode = _enum("resize_mode", body.resize_mode, RESIZE_MODES, problems)
+    fill = _enum("inpainting_fill", body.inpainting_fill, MASKED_CONTENT, problems)
+    if body.inpainting_mask_invert not in (0, 1):
+        problems.append(f"inpainting_mask_invert must be 0 or 1 (got {body.inpainting_mask_invert})")
+    if len(body.init_images) > max(body.batch_size, 1):
+        problems.append(f"bad number of images passed: {len(body.init_images)}; expecting {body.batch_size} or less")
+    if problems:
+        raise InvalidRequest(problems)
+    images = tuple(decode_input_image(data, "init_images") for data in body.init_images)
+    fields = _common_fields(body, sampler)
+    if len(images) > 1:
+        fields["batch"] = BatchSpec(count=body.n_iter, size=len(images))
+    inpaint = None
+    if body.mask:
+        inpaint = InpaintSpec(
+            mask=decode_input_image(body.mask, "mask"),
+            mask_blur=body.mask_blur if body.mask_blur is not None else body.mask_blur_x,
+            invert=body.inpainting_mask_invert == 1,
+            masked_content=fill,
+            only_masked=body.inpaint_full_res,
+            only_masked_padding=body.inpaint_full_res_padding,
+        )
+    return Img2ImgRequest(
+        **fields,
+        init_images=images,
+        denoising_strength=0.75 if body.denoising_strength is None else body.denoising_strength,
+        resize_mode=resize_mode,
+        inpaint=inpaint,
     )
 
 
 def build_info(
-    body: StableDiffusionTxt2ImgProcessingAPI, request: Txt2ImgRequest, result: GenerationResult, *,
-    clip_skip: int, started_at: float | None,
+    body: StableDiffusionProcessingAPI,
+    request: Txt2ImgRequest,
+    result: GenerationResult,
+    *,
+    clip_skip: int,
+    started_at: float | None,
 ) -> dict[str, Any]:
-    """The `info` object of a txt2img response, with A1111 1.10's keys (processing.Processed.js)."""
+    """The `info` object of a txt2img or img2img response, with A1111 1.10's keys (processing.Processed.js)."""
     seeds = result.seeds or [request.seed]
     n = len(result.images)
     # Matches A1111 1.10: sd_vae_name/sd_vae_hash are the VAE the images were decoded with, as the infotext says.
@@ -182,7 +350,9 @@ def build_info(
         "sd_vae_hash": params.get("VAE hash"),
         "seed_resize_from_w": -1,
         "seed_resize_from_h": -1,
-        "denoising_strength": body.denoising_strength,
+        "denoising_strength": (
+            request.denoising_strength if isinstance(request, Img2ImgRequest) else body.denoising_strength
+        ),
         "extra_generation_params": {},
         "index_of_first_image": 0,
         "infotexts": list(result.infotexts),
@@ -194,15 +364,42 @@ def build_info(
     }
 
 
+def _images(body: StableDiffusionProcessingAPI, result: GenerationResult, kind: str) -> list[str]:
+    for warning in result.warnings:  # A1111's response has no place for them
+        log.warning("%s: %s", kind, warning)
+    if not body.send_images:
+        return []
+    return [encode_png_base64(image, text) for image, text in zip(result.images, result.infotexts, strict=True)]
+
+
 def txt2img_response(
-    body: StableDiffusionTxt2ImgProcessingAPI, request: Txt2ImgRequest, result: GenerationResult, *,
-    clip_skip: int, started_at: float | None,
+    body: StableDiffusionTxt2ImgProcessingAPI,
+    request: Txt2ImgRequest,
+    result: GenerationResult,
+    *,
+    clip_skip: int,
+    started_at: float | None,
 ) -> TextToImageResponse:
     """Matches A1111 1.10: base64 PNGs with their infotext (none when send_images is false), the echoed request,
     and `info` as a JSON string."""
-    for warning in result.warnings:  # A1111's response has no place for them
-        log.warning("txt2img: %s", warning)
-    images = ([encode_png_base64(image, text) for image, text in zip(result.images, result.infotexts, strict=True)]
-              if body.send_images else [])
     info = build_info(body, request, result, clip_skip=clip_skip, started_at=started_at)
-    return TextToImageResponse(images=images, parameters=body.model_dump(), info=json.dumps(info))
+    return TextToImageResponse(
+        images=_images(body, result, "txt2img"), parameters=body.model_dump(), info=json.dumps(info)
+    )
+
+
+def img2img_response(
+    body: StableDiffusionImg2ImgProcessingAPI,
+    request: Img2ImgRequest,
+    result: GenerationResult,
+    *,
+    clip_skip: int,
+    started_at: float | None,
+) -> ImageToImageResponse:
+    """As txt2img_response; `parameters` has init_images and mask set to null unless include_init_images."""
+    info = build_info(body, request, result, clip_skip=clip_skip, started_at=started_at)
+    parameters = body.model_dump()
+    if not body.include_init_images:
+        parameters["init_images"] = None
+        parameters["mask"] = None
+    return ImageToImageResponse(images=_images(body, result, "img2img"), parameters=parameters, info=json.dumps(info))

@@ -43,8 +43,9 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     if not request.url.path.startswith(API_PREFIX):
         return await http_exception_handler(request, exc)
     detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
-    return JSONResponse(error_body(type(exc).__name__, detail, detail), status_code=exc.status_code,
-                        headers=exc.headers)
+    return JSONResponse(
+        error_body(type(exc).__name__, detail, detail), status_code=exc.status_code, headers=exc.headers
+    )
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> Response:

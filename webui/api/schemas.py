@@ -6,35 +6,39 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-# Fields of StableDiffusionTxt2ImgProcessingAPI that we accept (so A1111 clients work) but do not act on yet; a
-# request that sets one of them to something other than its default is logged. Grouped by the missing feature:
+# Fields of the generation bodies that we accept (so A1111 clients work) but do not act on yet; a request that sets
+# one of them to something other than its default is logged. Grouped by the missing feature:
 #   prompt styles:          styles
 #   variation seeds:        subseed, subseed_strength, seed_resize_from_h, seed_resize_from_w
 #   face restoration:       restore_faces
 #   tiling:                 tiling
 #   sampler fine-tuning:    eta, s_min_uncond, s_churn, s_tmax, s_tmin, s_noise
 #   refiner:                refiner_checkpoint, refiner_switch_at
-#   extra networks switch:  disable_extra_networks
-#   hires fix:              enable_hr, firstphase_width, firstphase_height, hr_scale, hr_upscaler,
-#                           hr_second_pass_steps, hr_resize_x, hr_resize_y, hr_checkpoint_name, hr_sampler_name,
-#                           hr_scheduler, hr_prompt, hr_negative_prompt, firstpass_image, denoising_strength
 #   infotext comments:      comments
+#   hires fix (txt2img):    hr_checkpoint_name, hr_scheduler, firstpass_image
+#   img2img:                image_cfg_scale (instruct-pix2pix), mask_round (always rounded), initial_noise_multiplier,
+#                           latent_mask
 # do_not_save_samples and do_not_save_grid are accepted and overridden by save_images, as in A1111.
 # script_name and alwayson_scripts are checked: no scripts are installed yet, so naming one is a 422 (as A1111
 # answers for a script it does not have).
-UNSUPPORTED_TXT2IMG_FIELDS: tuple[str, ...] = (
+UNSUPPORTED_COMMON_FIELDS: tuple[str, ...] = (
     "styles", "subseed", "subseed_strength", "seed_resize_from_h", "seed_resize_from_w", "restore_faces", "tiling",
     "eta", "s_min_uncond", "s_churn", "s_tmax", "s_tmin", "s_noise", "refiner_checkpoint", "refiner_switch_at",
-    "disable_extra_networks", "enable_hr", "firstphase_width", "firstphase_height", "hr_scale", "hr_upscaler",
-    "hr_second_pass_steps", "hr_resize_x", "hr_resize_y", "hr_checkpoint_name", "hr_sampler_name", "hr_scheduler",
-    "hr_prompt", "hr_negative_prompt", "firstpass_image", "denoising_strength", "comments",
+    "comments",
+)  # fmt: skip
+UNSUPPORTED_TXT2IMG_FIELDS: tuple[str, ...] = (
+    *UNSUPPORTED_COMMON_FIELDS, "hr_checkpoint_name", "hr_scheduler", "firstpass_image",
+)  # fmt: skip
+UNSUPPORTED_IMG2IMG_FIELDS: tuple[str, ...] = (
+    *UNSUPPORTED_COMMON_FIELDS, "image_cfg_scale", "mask_round", "initial_noise_multiplier", "latent_mask",
 )  # fmt: skip
 
 
-class StableDiffusionTxt2ImgProcessingAPI(BaseModel):
-    """The txt2img request body. Defaults are A1111 1.10's API defaults (steps 50, sampler Euler), not the UI's.
+class StableDiffusionProcessingAPI(BaseModel):
+    """The fields that txt2img and img2img bodies share. Defaults are A1111 1.10's API defaults (steps 50, sampler
+    Euler), not the UI's.
 
-    Unknown keys are ignored, as A1111's generated model ignores them.
+    Unknown keys are ignored, as A1111's generated models ignore them.
     """
 
     model_config = ConfigDict(extra="ignore")
@@ -71,8 +75,21 @@ class StableDiffusionTxt2ImgProcessingAPI(BaseModel):
     refiner_checkpoint: str | None = None
     refiner_switch_at: float | None = None
     disable_extra_networks: bool = False
-    firstpass_image: str | None = None
     comments: dict[str, Any] | None = None
+    force_task_id: str | None = None
+    sampler_index: str = "Euler"
+    script_name: str | None = None
+    script_args: list[Any] = Field(default_factory=list)
+    send_images: bool = True
+    save_images: bool = False
+    alwayson_scripts: dict[str, Any] = Field(default_factory=dict)
+    infotext: str | None = None
+
+
+class StableDiffusionTxt2ImgProcessingAPI(StableDiffusionProcessingAPI):
+    """The txt2img body: the common fields and the hires fix (`denoising_strength` is the hires one)."""
+
+    firstpass_image: str | None = None
     enable_hr: bool = False
     firstphase_width: int = 0
     firstphase_height: int = 0
@@ -86,20 +103,141 @@ class StableDiffusionTxt2ImgProcessingAPI(BaseModel):
     hr_scheduler: str | None = None
     hr_prompt: str = ""
     hr_negative_prompt: str = ""
-    force_task_id: str | None = None
-    sampler_index: str = "Euler"
-    script_name: str | None = None
-    script_args: list[Any] = Field(default_factory=list)
-    send_images: bool = True
-    save_images: bool = False
-    alwayson_scripts: dict[str, Any] = Field(default_factory=dict)
-    infotext: str | None = None
+
+
+class StableDiffusionImg2ImgProcessingAPI(StableDiffusionProcessingAPI):
+    """The img2img body. Enums are A1111's API ints: resize_mode 0-3 (RESIZE_MODES), inpainting_fill 0-3
+    (MASKED_CONTENT), inpainting_mask_invert 0/1; inpaint_full_res true means "Only masked"."""
+
+    init_images: list[str] | None = None
+    resize_mode: int = 0
+    image_cfg_scale: float | None = None
+    mask: str | None = None
+    mask_blur_x: int = 4
+    mask_blur_y: int = 4
+    mask_blur: int | None = None
+    mask_round: bool = True
+    inpainting_fill: int = 0
+    inpaint_full_res: bool = True
+    inpaint_full_res_padding: int = 0
+    inpainting_mask_invert: int = 0
+    initial_noise_multiplier: float | None = None
+    latent_mask: str | None = None
+    include_init_images: bool = False
 
 
 class TextToImageResponse(BaseModel):
     images: list[str] | None = Field(default=None, description="The generated images in base64 format.")
     parameters: dict[str, Any]
     info: str
+
+
+class ImageToImageResponse(BaseModel):
+    images: list[str] | None = Field(default=None, description="The generated images in base64 format.")
+    parameters: dict[str, Any]
+    info: str
+
+
+class PNGInfoRequest(BaseModel):
+    image: str = Field(title="Image", description="The base64 encoded PNG image")
+
+
+class PNGInfoResponse(BaseModel):
+    info: str = Field(title="Image info", description="A string with the parameters used to generate the image")
+    items: dict[str, Any] = Field(title="Items", description="The other text fields the image had")
+    parameters: dict[str, Any] = Field(title="Parameters", description="The parsed generation info fields")
+
+
+class InterrogateRequest(BaseModel):
+    image: str | None = Field(default="", title="Image", description="Image to work on, must be a Base64 string.")
+    model: str = Field(default="clip", title="Model", description="The interrogate model used.")
+
+
+class UpscalerItem(BaseModel):
+    model_config = ConfigDict(protected_namespaces=())
+
+    name: str = Field(title="Name")
+    model_name: str | None = Field(title="Model Name")
+    model_path: str | None = Field(title="Path")
+    model_url: str | None = Field(title="URL")
+    scale: float | None = Field(title="Scale")
+
+
+class LatentUpscalerModeItem(BaseModel):
+    name: str = Field(title="Name")
+
+
+class HypernetworkItem(BaseModel):
+    name: str = Field(title="Name")
+    path: str | None = Field(title="Path")
+
+
+class FaceRestorerItem(BaseModel):
+    name: str = Field(title="Name")
+    cmd_dir: str | None = Field(title="Path")
+
+
+class RealesrganItem(BaseModel):
+    name: str = Field(title="Name")
+    path: str | None = Field(title="Path")
+    scale: int | None = Field(title="Scale")
+
+
+class PromptStyleItem(BaseModel):
+    name: str = Field(title="Name")
+    prompt: str | None = Field(title="Prompt")
+    negative_prompt: str | None = Field(title="Negative Prompt")
+
+
+class ScriptsList(BaseModel):
+    txt2img: list[str] | None = Field(default=None, title="Txt2img", description="Titles of scripts (txt2img)")
+    img2img: list[str] | None = Field(default=None, title="Img2img", description="Titles of scripts (img2img)")
+
+
+class ScriptArg(BaseModel):
+    label: str | None = Field(default=None, title="Label")
+    value: Any | None = Field(default=None, title="Value")
+    minimum: Any | None = Field(default=None, title="Minimum")
+    maximum: Any | None = Field(default=None, title="Maximum")
+    step: Any | None = Field(default=None, title="Step")
+    choices: list[str] | None = Field(default=None, title="Choices")
+
+
+class ScriptInfo(BaseModel):
+    name: str | None = Field(default=None, title="Name")
+    is_alwayson: bool | None = Field(default=None, title="IsAlwayson")
+    is_img2img: bool | None = Field(default=None, title="IsImg2img")
+    args: list[ScriptArg] = Field(title="Arguments")
+
+
+class ExtensionItem(BaseModel):
+    """An entry of GET /sdapi/v1/extensions. A1111 lists git clones only; we list every folder, with `remote`
+    and the git fields null where there is no git checkout to read."""
+
+    name: str = Field(title="Name")
+    remote: str | None = Field(title="Remote")
+    branch: str | None = Field(title="Branch")
+    commit_hash: str | None = Field(title="Commit Hash")
+    version: str | None = Field(title="Version")
+    commit_date: str | int | None = Field(title="Commit Date")
+    enabled: bool = Field(title="Enabled")
+
+
+class InternalProgressRequest(BaseModel):
+    id_task: str | None = Field(default=None, title="Task ID")
+    id_live_preview: int = Field(default=-1, title="Live preview image ID")
+    live_preview: bool = Field(default=True, title="Include live preview")
+
+
+class InternalProgressResponse(BaseModel):
+    active: bool = Field(title="Whether the task is being worked on right now")
+    queued: bool = Field(title="Whether the task is in queue")
+    completed: bool = Field(title="Whether the task has already finished")
+    progress: float | None = Field(default=None, title="Progress from 0 to 1")
+    eta: float | None = Field(default=None, title="ETA in secs")
+    live_preview: str | None = Field(default=None, title="Live preview image (data URI)")
+    id_live_preview: int | None = Field(default=None, title="Live preview image ID")
+    textinfo: str | None = Field(default=None, title="Info text")
 
 
 class ProgressState(BaseModel):

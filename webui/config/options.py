@@ -43,6 +43,11 @@ OPTIONS: list[OptionSpec] = [
     OptionSpec("CLIP_stop_at_last_layers", 1, "Clip skip", "Stable Diffusion", minimum=1, maximum=12),
     OptionSpec("randn_source", "GPU", "Random number generator source", "Stable Diffusion", choices=("GPU", "CPU")),
     OptionSpec("eta_noise_seed_delta", 0, "Eta noise seed delta", "Sampler parameters", minimum=0, maximum=2**32 - 1),
+    OptionSpec("eta_ancestral", 1.0, "Eta for k-diffusion samplers", "Sampler parameters", minimum=0, maximum=1),
+    OptionSpec("eta_ddim", 0.0, "Eta for DDIM", "Sampler parameters", minimum=0, maximum=1),
+    OptionSpec("s_churn", 0.0, "sigma churn", "Sampler parameters", minimum=0, maximum=100),
+    OptionSpec("s_tmin", 0.0, "sigma tmin", "Sampler parameters", minimum=0, maximum=10),
+    OptionSpec("s_noise", 1.0, "sigma noise", "Sampler parameters", minimum=0, maximum=1.1),
     OptionSpec("emphasis", "Original", "Emphasis mode", "Stable Diffusion", choices=("Original", "No norm", "Ignore")),
     OptionSpec(
         "comma_padding_backtrack", 20, "Prompt word wrap length limit", "Stable Diffusion", minimum=0, maximum=74

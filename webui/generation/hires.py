@@ -15,8 +15,8 @@ from webui.generation.denoiser import CfgDenoiser
 from webui.generation.img2img import encode_images, img2img_steps, to_tensor
 from webui.generation.plan import GenerationPlan
 from webui.generation.request import LATENT_UPSCALE_MODES, HiresSpec
-from webui.generation.samplers.registry import SamplerSpec, find_sampler
-from webui.generation.samplers.schedules import DiscreteSigmas, make_sigmas
+from webui.generation.samplers.registry import SamplerSpec, find_sampler, model_sigmas_for, sampler_sigmas
+from webui.generation.samplers.schedules import DiscreteSigmas
 from webui.generation.samplers.steppers import StepInfo
 from webui.generation.seeds import NoiseSource
 from webui.models.loaders.checkpoint import LoadedCheckpoint
@@ -51,10 +51,12 @@ class HiresPass:
         self.vae = vae if vae is not None else model.vae
         self.width, self.height = self.spec.target(req.size.width, req.size.height)
         self.hr_steps = self.spec.steps or req.steps
-        full = make_sigmas(plan.schedule, discrete, self.hr_steps).to(model.unet.device)
-        t_enc = img2img_steps(self.hr_steps, self.spec.denoising_strength)
-        self.sigmas = full[self.hr_steps - t_enc - 1 :]
         self.sampler: SamplerSpec = find_sampler(self.spec.sampler) if self.spec.sampler else plan.sampler
+        full = sampler_sigmas(
+            self.sampler, plan.schedule, discrete, self.hr_steps, family="sdxl" if model.identity.is_sdxl else "sd1"
+        ).to(model.unet.device)
+        t_enc = img2img_steps(self.hr_steps, self.spec.denoising_strength)
+        self.sigmas = full[len(full) - 1 - t_enc - 1 :]
         prompt = self.spec.prompt or plan.prompt_text
         negative = self.spec.negative_prompt or req.negative_prompt
         self.conds: ScheduledConds = build_conds(
@@ -95,7 +97,7 @@ class HiresPass:
         )
         denoiser = CfgDenoiser(
             self.model.unet,
-            self.discrete,
+            model_sigmas_for(self.sampler, self.discrete),
             self.conds.at,
             self.plan.request.cfg_scale,
             prediction=self.model.identity.prediction,
@@ -105,7 +107,9 @@ class HiresPass:
         x = upscaled + noise.first() * self.sigmas[0]
         if self.steps == 0:
             return upscaled
-        return self.sampler.loop(denoiser, x, self.sigmas, noise, on_step)
+        from webui.generation.runner import run_sampler
+
+        return run_sampler(self.sampler, self.plan, denoiser, x, self.sigmas, noise, on_step)
 
     def infotext(self) -> dict[str, object]:
         spec = self.spec

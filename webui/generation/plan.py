@@ -23,6 +23,11 @@ class OptionsSnapshot:
     previews: bool = True  # live_previews_enable
     filename_pattern: str = "[seed]"  # samples_filename_pattern (after the number)
     ensd: int = 0  # eta_noise_seed_delta
+    eta_ancestral: float | None = None  # eta_noise_ancestral... None = the sampler's default (A1111's 1.0)
+    eta_ddim: float | None = None  # eta_ddim (A1111's 0.0)
+    s_churn: float | None = None  # s_churn
+    s_tmin: float | None = None  # s_tmin
+    s_noise: float | None = None  # s_noise
 
 
 @dataclass(frozen=True)

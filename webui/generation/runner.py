@@ -21,7 +21,8 @@ from webui.generation.embedding_lookup import ModelEmbeddingLookup
 from webui.generation.hires import HiresPass
 from webui.generation.plan import GenerationPlan
 from webui.generation.previews import latent_preview
-from webui.generation.samplers.schedules import DiscreteSigmas, make_sigmas
+from webui.generation.samplers.registry import SamplerSpec, model_sigmas_for, sampler_sigmas
+from webui.generation.samplers.schedules import DiscreteSigmas
 from webui.generation.samplers.steppers import StepInfo
 from webui.generation.seeds import NoiseSource
 from webui.images.infotext import build_infotext
@@ -58,6 +59,36 @@ class GenerationResult:
     warnings: list[str] = field(default_factory=list)
 
 
+def sampling_sigmas(
+    plan: GenerationPlan,
+    model: LoadedCheckpoint,
+    discrete: DiscreteSigmas,
+    steps: int,
+    sampler: SamplerSpec | None = None,
+) -> torch.Tensor:
+    """The sigmas for `steps` steps of the plan's (or the given) sampler and schedule type (A1111's get_sigmas)."""
+    return sampler_sigmas(
+        sampler or plan.sampler, plan.schedule, discrete, steps, family="sdxl" if model.identity.is_sdxl else "sd1"
+    )
+
+
+def run_sampler(
+    sampler: SamplerSpec,
+    plan: GenerationPlan,
+    denoise: Any,
+    x: torch.Tensor,
+    sigmas: torch.Tensor,
+    noise: NoiseSource,
+    on_step: Callable[[StepInfo], None],
+) -> torch.Tensor:
+    """Run a sampler with the sampler parameters of the user's options (A1111's eta, churn, tmin, noise)."""
+    opts = plan.options
+    eta = {"eta_ancestral": opts.eta_ancestral, "eta_ddim": opts.eta_ddim}.get(sampler.eta_option or "")
+    return sampler.sample(
+        denoise, x, sigmas, noise, on_step, eta=eta, s_churn=opts.s_churn, s_tmin=opts.s_tmin, s_noise=opts.s_noise
+    )
+
+
 def size_tuple(size: Any) -> tuple[int, int] | None:
     return (size.width, size.height) if size is not None else None
 
@@ -87,7 +118,7 @@ def infotext_params(
         if size_tuple(req.seed_resize_from) and req.seed_resize_from.width > 0
         else None,
         "Clip skip": plan.options.clip_skip if plan.options.clip_skip > 1 else None,
-        "ENSD": plan.options.ensd if plan.options.ensd and plan.sampler.ancestral else None,
+        "ENSD": plan.options.ensd if plan.options.ensd and plan.sampler.uses_ensd else None,
         "RNG": plan.options.rng if plan.options.rng != "GPU" else None,
         **(extra or {}),
         "Version": plan.version,
@@ -158,6 +189,7 @@ class Txt2ImgTask:
         return {}
 
 
+@torch.inference_mode()
 def run_txt2img(
     plan: GenerationPlan,
     model: LoadedCheckpoint,
@@ -181,7 +213,7 @@ def run_txt2img(
         **(infotext_extra or {}),
     }
     discrete = DiscreteSigmas.from_scheduler_config(model.scheduler_config)
-    sigmas = task.sigmas(make_sigmas(plan.schedule, discrete, req.steps).to(device))
+    sigmas = task.sigmas(sampling_sigmas(plan, model, discrete, req.steps).to(device))
     hires = (
         HiresPass(plan, model, encoder, discrete, vae) if req.hires is not None and task.kind == "txt2img" else None
     )
@@ -204,11 +236,11 @@ def run_txt2img(
             subseeds=plan.subseeds[batch_no],
             subseed_strength=req.subseed_strength,
             resize_from=size_tuple(req.seed_resize_from),
-            ensd=plan.options.ensd if plan.sampler.ancestral else 0,
+            ensd=plan.options.ensd,
         )
         denoiser = CfgDenoiser(
             model.unet,
-            discrete,
+            model_sigmas_for(plan.sampler, discrete),
             conds.at,
             req.cfg_scale,
             prediction=model.identity.prediction,
@@ -237,7 +269,10 @@ def run_txt2img(
         stopped: StopSampling | None = None
         try:
             control.check()
-            latents = plan.sampler.loop(task.wrap(denoiser, batch_no), x, sigmas, noise, on_step) if steps else x
+            if steps:
+                latents = run_sampler(plan.sampler, plan, task.wrap(denoiser, batch_no), x, sigmas, noise, on_step)
+            else:
+                latents = x
             if hires is not None:
                 latents = hires.run(
                     latents,

@@ -42,6 +42,11 @@ def snapshot_options(options: OptionsStore) -> OptionsSnapshot:
         preview_every=int(options.get("show_progress_every_n_steps")),
         previews=bool(options.get("live_previews_enable")),
         ensd=int(options.get("eta_noise_seed_delta")),
+        eta_ancestral=float(options.get("eta_ancestral")),
+        eta_ddim=float(options.get("eta_ddim")),
+        s_churn=float(options.get("s_churn")),
+        s_tmin=float(options.get("s_tmin")),
+        s_noise=float(options.get("s_noise")),
     )
 
 

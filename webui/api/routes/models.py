@@ -30,9 +30,17 @@ SCHEDULER_DETAILS: dict[str, tuple[list[str] | None, float, bool]] = {
 
 def list_models(app: AppDep) -> list[SDModelItem]:
     """Matches A1111 1.10: `title` gains " [short hash]" and `hash` is set once the file has been hashed."""
-    return [SDModelItem(title=c.title, model_name=c.model_name, hash=c.short_hash, sha256=c.sha256,
-                        filename=c.filename, config=None)
-            for c in app.model_service.checkpoints()]
+    return [
+        SDModelItem(
+            title=c.title,
+            model_name=c.model_name,
+            hash=c.short_hash,
+            sha256=c.sha256,
+            filename=c.filename,
+            config=None,
+        )
+        for c in app.model_service.checkpoints()
+    ]
 
 
 def refresh_checkpoints(app: AppDep) -> None:
@@ -81,8 +89,15 @@ def list_schedulers() -> list[SchedulerItem]:
     items = []
     for label in SCHEDULE_TYPES:
         aliases, rho, inner = SCHEDULER_DETAILS.get(label, (None, -1, False))
-        items.append(SchedulerItem(name=SCHEDULE_NAMES.get(label, label.lower().replace(" ", "_")), label=label,
-                                   aliases=aliases, default_rho=rho, need_inner_model=inner))
+        items.append(
+            SchedulerItem(
+                name=SCHEDULE_NAMES.get(label, label.lower().replace(" ", "_")),
+                label=label,
+                aliases=aliases,
+                default_rho=rho,
+                need_inner_model=inner,
+            )
+        )
     return items
 
 

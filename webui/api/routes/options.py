@@ -55,8 +55,11 @@ def public_flags(settings: Settings) -> dict[str, Any]:
         if isinstance(value, Path):
             value = str(value)
         if field.name in SECRET_FLAGS and value:
-            value = ",".join(f"{pair.split(':', 1)[0]}:***" if ":" in pair else "***"
-                             for pair in str(value).replace("\n", ",").split(",") if pair.strip())
+            value = ",".join(
+                f"{pair.split(':', 1)[0]}:***" if ":" in pair else "***"
+                for pair in str(value).replace("\n", ",").split(",")
+                if pair.strip()
+            )
         flags[field.name] = value
     return flags
 

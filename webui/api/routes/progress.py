@@ -37,10 +37,14 @@ def get_progress(app: AppDep, skip_current_image: bool = False) -> ProgressRespo
     else:
         eta = elapsed / fraction - elapsed
     state = ProgressState(
-        skipped=status.skipped, interrupted=status.interrupted, stopping_generation=False,
-        job=A1111_JOB_NAMES.get(job.name, job.name), job_count=job_count,
+        skipped=status.skipped,
+        interrupted=status.interrupted,
+        stopping_generation=False,
+        job=A1111_JOB_NAMES.get(job.name, job.name),
+        job_count=job_count,
         job_timestamp=time.strftime("%Y%m%d%H%M%S", time.localtime(status.started_at or time.time())),
-        job_no=step.job_no if step else 0, sampling_step=step.step if step else 0,
+        job_no=step.job_no if step else 0,
+        sampling_step=step.step if step else 0,
         sampling_steps=step.steps if step else 0,
     )
     image = None
@@ -114,4 +118,3 @@ def build_router() -> APIRouter:
     router.add_api_route("/skip", skip, methods=["POST"], response_model=None)
     router.add_api_route("/memory", get_memory, methods=["GET"], response_model=MemoryResponse)
     return router
-

@@ -14,6 +14,7 @@ size for the whole batch, so only it of all samplers gives a batch that differs 
 from __future__ import annotations
 
 import math
+
 import torch
 
 from webui.generation.samplers.steppers import Denoise, NoiseLike, StepCallback, StepInfo, ancestral_step
@@ -52,10 +53,18 @@ class _Solver:
         s1 = t + r1 * h
         u1 = x - eps * (_sigma(s1) * math.expm1(r1 * h))
         eps_r1 = self.eps(cache, "eps_r1", u1, s1)
-        return x - eps * (_sigma(t_next) * math.expm1(h)) - (eps_r1 - eps) * (_sigma(t_next) / (2 * r1) * math.expm1(h))
+        return (
+            x - eps * (_sigma(t_next) * math.expm1(h)) - (eps_r1 - eps) * (_sigma(t_next) / (2 * r1) * math.expm1(h))
+        )
 
     def step_3(
-        self, x: torch.Tensor, t: float, t_next: float, cache: dict[str, torch.Tensor], r1: float = 1 / 3, r2: float = 2 / 3
+        self,
+        x: torch.Tensor,
+        t: float,
+        t_next: float,
+        cache: dict[str, torch.Tensor],
+        r1: float = 1 / 3,
+        r2: float = 2 / 3,
     ) -> torch.Tensor:
         h = t_next - t
         eps = self.eps(cache, "eps", x, t)
@@ -68,9 +77,15 @@ class _Solver:
             - (eps_r1 - eps) * (_sigma(s2) * (r2 / r1) * (math.expm1(r2 * h) / (r2 * h) - 1))
         )
         eps_r2 = self.eps(cache, "eps_r2", u2, s2)
-        return x - eps * (_sigma(t_next) * math.expm1(h)) - (eps_r2 - eps) * (_sigma(t_next) / r2 * (math.expm1(h) / h - 1))
+        return (
+            x
+            - eps * (_sigma(t_next) * math.expm1(h))
+            - (eps_r2 - eps) * (_sigma(t_next) / r2 * (math.expm1(h) / h - 1))
+        )
 
-    def step(self, order: int, x: torch.Tensor, t: float, t_next: float, cache: dict[str, torch.Tensor]) -> torch.Tensor:
+    def step(
+        self, order: int, x: torch.Tensor, t: float, t_next: float, cache: dict[str, torch.Tensor]
+    ) -> torch.Tensor:
         if order == 1:
             return self.step_1(x, t, t_next, cache)
         if order == 2:
@@ -83,6 +98,13 @@ def _ends(sigmas: torch.Tensor) -> tuple[float, float]:
     if positive.numel() == 0:
         raise ValueError("DPM-Solver needs a positive sigma")
     return float(positive.min()), float(sigmas.max())
+
+
+def _single_sigma(denoise: Denoise, x: torch.Tensor, sigmas: torch.Tensor, on_step: StepCallback) -> torch.Tensor:
+    """A schedule with one positive sigma (one step) has no interval to solve over: return the x0 estimate."""
+    denoised = denoise(x, sigmas[0])
+    on_step(StepInfo(0, 1, denoised, denoised))
+    return denoised
 
 
 def _ancestral_target(t: float, t_next: float, t_end: float, eta: float) -> tuple[float, float]:
@@ -106,8 +128,11 @@ def dpm_fast(
 ) -> torch.Tensor:
     """DPM-Solver-fast (Lu et al. 2022 arXiv:2206.00927 §3.3): evenly spaced steps in log sigma from the largest to
     the smallest positive sigma, mostly third order, `len(sigmas) - 1` model evaluations in all. on_step is called
-    once per solver step (about a third of the evaluations). Ends at the smallest positive sigma, as k-diffusion."""
+    once per solver step (about a third of the evaluations). Ends at the smallest positive sigma, as k-diffusion;
+    one positive sigma (one step) gives the x0 estimate."""
     sigma_min, sigma_max = _ends(sigmas)
+    if sigma_min >= sigma_max:
+        return _single_sigma(denoise, x, sigmas, on_step)
     nfe = max(len(sigmas) - 1, 1)
     t_start, t_end = _t(sigma_max), _t(sigma_min)
     m = nfe // 3 + 1
@@ -174,11 +199,14 @@ def dpm_adaptive(
 ) -> torch.Tensor:
     """DPM-Solver-12 / -23 with adaptive step size (Lu et al. 2022 arXiv:2206.00927 §3.4, Algorithm 4): the
     difference between an order-(k-1) and an order-k step is the local error estimate. The number of steps is not
-    known in advance: on_step gets every attempted step, with `total` the larger of len(sigmas) - 1 and the steps
-    so far. Ends at the smallest positive sigma, as k-diffusion."""
+    known in advance: on_step gets every attempted step, with `total` an estimate (at least len(sigmas) - 1) that
+    is exact at the last step. One positive sigma (one step) gives the x0 estimate. Ends at the smallest positive
+    sigma, as k-diffusion."""
     if order not in (2, 3):
         raise ValueError("order should be 2 or 3")
     sigma_min, sigma_max = _ends(sigmas)
+    if sigma_min >= sigma_max:
+        return _single_sigma(denoise, x, sigmas, on_step)
     s, t_end = _t(sigma_max), _t(sigma_min)
     solver = _Solver(denoise, sigmas)
     pid = PIDStepSizeController(abs(h_init), pcoeff, icoeff, dcoeff, 1.5 if eta else order, accept_safety)
@@ -204,6 +232,7 @@ def dpm_adaptive(
             if eta:
                 x = x + noise.next_like(x) * (sigma_up * s_noise)
             s = t
-        on_step(StepInfo(attempts, max(len(sigmas) - 1, attempts + 1), x, denoised))
+        done = s >= t_end - 1e-5
+        on_step(StepInfo(attempts, attempts + 1 if done else max(len(sigmas) - 1, attempts + 2), x, denoised))
         attempts += 1
     return x

@@ -1,0 +1,255 @@
+"""/sdapi/v1 lists and the features we do not have: upscalers, latent-upscale-modes, hypernetworks, face-restorers,
+realesrgan-models, prompt-styles, scripts, script-info, extensions; interrogate and create/train answer 501."""
+
+from __future__ import annotations
+
+import configparser
+import logging
+import re
+import zlib
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, HTTPException, status
+
+from webui.api.convert import decode_input_image
+from webui.api.router import AppDep
+from webui.api.schemas import (
+    ExtensionItem,
+    FaceRestorerItem,
+    HypernetworkItem,
+    InterrogateRequest,
+    LatentUpscalerModeItem,
+    PromptStyleItem,
+    RealesrganItem,
+    ScriptInfo,
+    ScriptsList,
+    UpscalerItem,
+)
+from webui.app import PROJECT_ROOT, App
+from webui.generation.request import IMAGE_UPSCALERS, LATENT_UPSCALE_MODES
+from webui.prompting.styles import PromptStyle, load_styles
+
+log = logging.getLogger(__name__)
+
+STYLES_FILE = "styles.csv"  # A1111's default --styles-file, in the data folder
+EXTENSIONS_FOLDER = "extensions"
+INTERROGATE_MODELS = ("clip", "deepdanbooru")
+_COMMITTER = re.compile(rb"^committer .* (\d+) [+-]\d{4}$", re.MULTILINE)
+
+
+def load_app_styles(app: App) -> dict[str, PromptStyle]:
+    """The prompt styles of styles.csv in the data folder (none when the file is missing)."""
+    return load_styles(app.paths.data_dir / STYLES_FILE)
+
+
+def list_upscalers() -> list[UpscalerItem]:
+    """Matches A1111 1.10 (shared.sd_upscalers): None, Lanczos and Nearest have no model and scale 4."""
+    return [
+        UpscalerItem(name=name, model_name=None, model_path=None, model_url=None, scale=4) for name in IMAGE_UPSCALERS
+    ]
+
+
+def list_latent_upscale_modes() -> list[LatentUpscalerModeItem]:
+    return [LatentUpscalerModeItem(name=name) for name in LATENT_UPSCALE_MODES]
+
+
+def list_hypernetworks() -> list[HypernetworkItem]:
+    return []  # hypernetworks are not supported
+
+
+def list_face_restorers() -> list[FaceRestorerItem]:
+    return []  # no face restoration models (A1111 lists CodeFormer and GFPGAN)
+
+
+def list_realesrgan_models() -> list[RealesrganItem]:
+    return []  # no Real-ESRGAN models
+
+
+def list_prompt_styles(app: AppDep) -> list[PromptStyleItem]:
+    return [
+        PromptStyleItem(name=s.name, prompt=s.prompt, negative_prompt=s.negative_prompt)
+        for s in load_app_styles(app).values()
+    ]
+
+
+def list_scripts() -> ScriptsList:
+    return ScriptsList(txt2img=[], img2img=[])  # no scripts are installed yet
+
+
+def list_script_info() -> list[ScriptInfo]:
+    return []
+
+
+# --- extensions ---------------------------------------------------------------------------------------------------
+
+
+def extension_folders(app: App) -> list[Path]:
+    """Folders under extensions/ of the data folder (A1111's place) and of the program folder, once each."""
+    seen: dict[Path, Path] = {}
+    for root in (app.paths.data_dir / EXTENSIONS_FOLDER, PROJECT_ROOT / EXTENSIONS_FOLDER):
+        if not root.is_dir():
+            continue
+        for folder in sorted(root.iterdir(), key=lambda p: p.name.lower()):
+            if folder.is_dir() and not folder.name.startswith("."):
+                seen.setdefault(folder.resolve(), folder)
+    return list(seen.values())
+
+
+def git_dir(folder: Path) -> Path | None:
+    """The .git folder of a checkout (a `.git` file naming it, as in worktrees, is followed)."""
+    dot_git = folder / ".git"
+    if dot_git.is_file():
+        text = dot_git.read_text(encoding="utf-8", errors="replace").strip()
+        if text.startswith("gitdir:"):
+            target = Path(text.removeprefix("gitdir:").strip())
+            dot_git = target if target.is_absolute() else folder / target
+    return dot_git if (dot_git / "HEAD").is_file() else None
+
+
+def _ref_hash(repo: Path, ref: str) -> str | None:
+    loose = repo / ref
+    if loose.is_file():
+        return loose.read_text(encoding="ascii", errors="replace").strip() or None
+    packed = repo / "packed-refs"
+    if packed.is_file():
+        for line in packed.read_text(encoding="utf-8", errors="replace").splitlines():
+            parts = line.split()
+            if len(parts) == 2 and parts[1] == ref:
+                return parts[0]
+    return None
+
+
+def _commit_date(repo: Path, commit: str) -> int | None:
+    """The committer timestamp of a loose commit object (packed objects are not read: None)."""
+    path = repo / "objects" / commit[:2] / commit[2:]
+    try:
+        data = zlib.decompress(path.read_bytes())
+    except (OSError, zlib.error):
+        return None
+    match = _COMMITTER.search(data)
+    return int(match.group(1)) if match else None
+
+
+def _remote_url(repo: Path) -> str | None:
+    parser = configparser.ConfigParser(strict=False, interpolation=None)
+    try:
+        parser.read(repo / "config", encoding="utf-8")
+    except (configparser.Error, UnicodeDecodeError):
+        return None
+    sections = [s for s in parser.sections() if s.startswith("remote ")]
+    sections.sort(key=lambda s: s != 'remote "origin"')
+    for section in sections:
+        url = parser.get(section, "url", fallback=None)
+        if url:
+            return url
+    return None
+
+
+def extension_item(folder: Path, disabled: set[str], all_disabled: bool) -> ExtensionItem:
+    """Git facts read straight from the files (no `git` process); anything unreadable is null."""
+    remote = branch = commit = None
+    date: int | None = None
+    repo = git_dir(folder)
+    if repo is not None:
+        try:
+            head = (repo / "HEAD").read_text(encoding="utf-8", errors="replace").strip()
+            if head.startswith("ref:"):
+                ref = head.removeprefix("ref:").strip()
+                branch = ref.removeprefix("refs/heads/")
+                commit = _ref_hash(repo, ref)
+            else:
+                commit = head or None
+            remote = _remote_url(repo)
+            date = _commit_date(repo, commit) if commit else None
+        except OSError as exc:
+            log.debug("Cannot read git facts of %s: %s", folder, exc)
+    return ExtensionItem(
+        name=folder.name,
+        remote=remote,
+        branch=branch,
+        commit_hash=commit,
+        version=commit[:8] if commit else None,
+        commit_date=date,
+        enabled=not all_disabled and folder.name not in disabled,
+    )
+
+
+def list_extensions(app: AppDep) -> list[ExtensionItem]:
+    """Matches A1111 1.10's fields; `enabled` follows the disabled_extensions / disable_all_extensions options."""
+    disabled = set(app.options.get("disabled_extensions") or [])
+    all_disabled = app.options.get("disable_all_extensions") in ("all", "extra")
+    return [extension_item(folder, disabled, all_disabled) for folder in extension_folders(app)]
+
+
+# --- not supported ------------------------------------------------------------------------------------------------
+
+
+def not_supported(what: str) -> HTTPException:
+    return HTTPException(status_code=status.HTTP_501_NOT_IMPLEMENTED, detail=f"{what} is not supported by this server")
+
+
+def interrogate(body: InterrogateRequest) -> dict[str, Any]:
+    """A1111's checks in A1111's order: no image 404, bad image 422 (A1111: 500), unknown model 404; then 501, as
+    we have no CLIP interrogator or DeepDanbooru."""
+    if body.image is None:
+        raise HTTPException(status_code=status.HTTP_404_NOT_FOUND, detail="Image not found")
+    decode_input_image(body.image, "image")
+    if body.model not in INTERROGATE_MODELS:
+        raise HTTPException(status_code=status.HTTP_404_NOT_FOUND, detail="Model not found")
+    raise not_supported(f"Interrogate ({body.model})")
+
+
+def create_embedding(_body: Annotated[dict[str, Any] | None, Body()] = None) -> dict[str, Any]:
+    raise not_supported("Creating embeddings")
+
+
+def create_hypernetwork(_body: Annotated[dict[str, Any] | None, Body()] = None) -> dict[str, Any]:
+    raise not_supported("Creating hypernetworks")
+
+
+def train_embedding(_body: Annotated[dict[str, Any] | None, Body()] = None) -> dict[str, Any]:
+    raise not_supported("Training embeddings")
+
+
+def train_hypernetwork(_body: Annotated[dict[str, Any] | None, Body()] = None) -> dict[str, Any]:
+    raise not_supported("Training hypernetworks")
+
+
+def build_router() -> APIRouter:
+    router = APIRouter(tags=["lists"])
+    router.add_api_route("/upscalers", list_upscalers, methods=["GET"], response_model=list[UpscalerItem])
+    router.add_api_route(
+        "/latent-upscale-modes",
+        list_latent_upscale_modes,
+        methods=["GET"],
+        response_model=list[LatentUpscalerModeItem],
+    )
+    router.add_api_route("/hypernetworks", list_hypernetworks, methods=["GET"], response_model=list[HypernetworkItem])
+    router.add_api_route(
+        "/face-restorers", list_face_restorers, methods=["GET"], response_model=list[FaceRestorerItem]
+    )
+    router.add_api_route(
+        "/realesrgan-models", list_realesrgan_models, methods=["GET"], response_model=list[RealesrganItem]
+    )
+    router.add_api_route("/prompt-styles", list_prompt_styles, methods=["GET"], response_model=list[PromptStyleItem])
+    router.add_api_route("/scripts", list_scripts, methods=["GET"], response_model=ScriptsList)
+    router.add_api_route("/script-info", list_script_info, methods=["GET"], response_model=list[ScriptInfo])
+    router.add_api_route("/extensions", list_extensions, methods=["GET"], response_model=list[ExtensionItem])
+    router.add_api_route(
+        "/interrogate",
+        interrogate,
+        methods=["POST"],
+        response_model=None,
+        responses={404: {"description": "No image, or unknown model"}, 501: {"description": "Not supported"}},
+    )
+    for path, handler in (
+        ("/create/embedding", create_embedding),
+        ("/create/hypernetwork", create_hypernetwork),
+        ("/train/embedding", train_embedding),
+        ("/train/hypernetwork", train_hypernetwork),
+    ):
+        router.add_api_route(
+            path, handler, methods=["POST"], response_model=None, responses={501: {"description": "Not supported"}}
+        )
+    return router
