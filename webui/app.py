@@ -153,8 +153,11 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = settings_from_args(args, PROJECT_ROOT)
     if settings.share and not share_reachable():
-        print("--share needs a connection to Gradio's share servers, and this machine cannot reach them "
-              "(offline?). Use --listen to serve your local network instead.", file=sys.stderr)
+        print(
+            "--share needs a connection to Gradio's share servers, and this machine cannot reach them "
+            "(offline?). Use --listen to serve your local network instead.",
+            file=sys.stderr,
+        )
         return 2
     if settings.share:
         log.warning("--share is not supported yet; serving locally only. Use --listen for your local network.")
