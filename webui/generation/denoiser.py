@@ -25,6 +25,23 @@ class StepConds:
 CondsForStep = Callable[[int], StepConds]
 
 
+@dataclass(frozen=True)
+class ControlInput:
+    """What a control hook (a ControlNet unit) sees of one UNet call."""
+
+    model_in: torch.Tensor  # the scaled latents, 4 channels, (rows, 4, h, w)
+    timestep: torch.Tensor  # (rows,)
+    context: torch.Tensor  # (rows, tokens, width)
+    added_cond: dict[str, torch.Tensor] | None  # SDXL's pooled text and size conditioning
+    uncond_rows: torch.Tensor  # (rows,) bool: which rows are the negative prompt
+    step: int  # 0-based model evaluation count, as prompt editing counts it
+    sigma: torch.Tensor
+
+
+Residuals = tuple[list[torch.Tensor], torch.Tensor]
+ControlHook = Callable[[ControlInput], Residuals | None]
+
+
 class CfgDenoiser:
     """denoise(x, sigma) for a batch of n images sharing one prompt schedule.
 
@@ -43,6 +60,7 @@ class CfgDenoiser:
         prediction: str = "epsilon",
         time_ids: torch.Tensor | None = None,
         image_cond: torch.Tensor | None = None,
+        controls: list[ControlHook] | None = None,
     ) -> None:
         self.unet = unet
         self.sigmas = sigmas
@@ -51,9 +69,27 @@ class CfgDenoiser:
         self.prediction = prediction
         self.time_ids = time_ids
         self.image_cond = image_cond  # (n, 5, h, w) mask + masked-image latents for 9-channel inpainting UNets
+        self.controls = list(controls or [])
         self.step = 0
 
-    def _model(self, x: torch.Tensor, sigma: torch.Tensor, conds: list[Conditioning]) -> torch.Tensor:
+    def _residuals(self, control: ControlInput) -> dict[str, Any]:
+        """Sum the ControlNet residuals of every active unit (multi-ControlNet adds them, as diffusers does)."""
+        down: list[torch.Tensor] | None = None
+        mid: torch.Tensor | None = None
+        for hook in self.controls:
+            result = hook(control)
+            if result is None:
+                continue
+            unit_down, unit_mid = result
+            down = list(unit_down) if down is None else [a + b for a, b in zip(down, unit_down, strict=True)]
+            mid = unit_mid if mid is None else mid + unit_mid
+        if down is None or mid is None:
+            return {}
+        return {"down_block_additional_residuals": down, "mid_block_additional_residual": mid}
+
+    def _model(
+        self, x: torch.Tensor, sigma: torch.Tensor, conds: list[Conditioning], uncond: list[bool] | None = None
+    ) -> torch.Tensor:
         """One UNet call for len(conds) copies of x; conds all have the same token length."""
         n = x.shape[0]
         dtype = self.unet.dtype
@@ -70,6 +106,12 @@ class CfgDenoiser:
         c_in = 1 / (sig**2 + 1) ** 0.5
         t = self.sigmas.sigma_to_t(sig.reshape(-1).float().cpu()).to(x.device)
         model_in = x_in * c_in
+        if self.controls:
+            flags = torch.tensor([flag for flag in (uncond or [False] * len(conds)) for _ in range(n)])
+            control = ControlInput(
+                model_in.to(dtype), t, context, kwargs.get("added_cond_kwargs"), flags, self.step - 1, sigma
+            )
+            kwargs.update(self._residuals(control))
         if self.image_cond is not None:
             model_in = torch.cat([model_in, self.image_cond.repeat(len(conds), 1, 1, 1).to(x.device)], dim=1)
         out = self.unet(model_in.to(dtype), t, encoder_hidden_states=context, **kwargs).sample.float()
@@ -77,15 +119,18 @@ class CfgDenoiser:
             return x_in * (1 / (sig**2 + 1)) + out * (-sig / (sig**2 + 1) ** 0.5)
         return x_in - out * sig
 
-    def _evaluate(self, x: torch.Tensor, sigma: torch.Tensor, conds: list[Conditioning]) -> list[torch.Tensor]:
+    def _evaluate(
+        self, x: torch.Tensor, sigma: torch.Tensor, conds: list[Conditioning], uncond: list[bool] | None = None
+    ) -> list[torch.Tensor]:
         """Model outputs for each conditioning, batching those of equal token length into one call."""
+        flags = uncond or [False] * len(conds)
         n = x.shape[0]
         groups: dict[int, list[int]] = {}
         for index, cond in enumerate(conds):
             groups.setdefault(cond.context.shape[1], []).append(index)
         outputs: list[torch.Tensor | None] = [None] * len(conds)
         for indexes in groups.values():
-            result = self._model(x, sigma, [conds[i] for i in indexes])
+            result = self._model(x, sigma, [conds[i] for i in indexes], [flags[i] for i in indexes])
             for k, i in enumerate(indexes):
                 outputs[i] = result[k * n : (k + 1) * n]
         return [o for o in outputs if o is not None]
@@ -96,7 +141,9 @@ class CfgDenoiser:
         positives = step_conds.positives
         if self.cfg_scale == 1.0 and len(positives) == 1 and positives[0][1] == 1.0:
             return self._evaluate(x, sigma, [positives[0][0]])[0]
-        outs = self._evaluate(x, sigma, [c for c, _ in positives] + [step_conds.negative])
+        outs = self._evaluate(
+            x, sigma, [c for c, _ in positives] + [step_conds.negative], [False] * len(positives) + [True]
+        )
         uncond = outs[-1]
         denoised = uncond.clone()
         for (_, weight), out in zip(positives, outs[:-1], strict=True):
