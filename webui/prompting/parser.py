@@ -33,7 +33,7 @@ class Text:
 @dataclass(frozen=True, slots=True)
 class Group:
     """`(…)`, `(…:…)` or `[…]`: written back literally (brackets included) into each step's text, so that the
-    emphasis pass can read its weight; `items` holds the bracket and colon characters as Text nodes."""
+    emphasis pass can read its weight; `items` is the whole group, its brackets and colon as (merged) Text."""
 
     items: tuple[Node, ...]
 
