@@ -17,6 +17,7 @@ from webui.jobs.worker import JobRunner
 from webui.models.cache import ModelCache
 from webui.models.hashing import HashCache
 from webui.models.manager import ModelManager
+from webui.services.extras import ExtrasService
 from webui.services.generation import GenerationService
 from webui.services.models import ModelService
 
@@ -37,6 +38,7 @@ class App:
     jobs: JobRunner
     generation: GenerationService
     model_service: ModelService
+    extras: ExtrasService
 
     def start(self) -> App:
         self.jobs.start()
@@ -87,7 +89,17 @@ def build_app(settings: Settings, policy: DevicePolicy | None = None) -> App:
         options.set("sd_model_checkpoint", "tiny-sd15.safetensors")
     jobs = JobRunner()
     generation = GenerationService(jobs, models, options, paths.outputs)
-    return App(settings, paths, options, policy, models, jobs, generation, ModelService(models, options, jobs))
+    return App(
+        settings,
+        paths,
+        options,
+        policy,
+        models,
+        jobs,
+        generation,
+        ModelService(models, options, jobs),
+        ExtrasService(paths.outputs),
+    )
 
 
 def find_port(host: str, wanted: int | None, default: int) -> int:

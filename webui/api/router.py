@@ -52,7 +52,7 @@ def basic_auth_dependency(credentials: list[tuple[str, str]]) -> DependsParam:
 def install_api(server: FastAPI, app: App) -> None:
     """Add /sdapi/v1 and /internal to `server` for `app`: with --api-auth every route asks for HTTP Basic
     credentials (A1111 leaves /internal open; we do not, so that no route of ours answers without them)."""
-    from webui.api.routes import generate, internal, lists, models, options, png_info, progress
+    from webui.api.routes import extras, generate, internal, lists, models, options, png_info, progress
     from webui.server import parse_credentials
 
     setattr(server.state, STATE_KEY, app)
@@ -63,7 +63,7 @@ def install_api(server: FastAPI, app: App) -> None:
         if not credentials:
             raise SystemExit('--api-auth needs "user:password[,user2:password2]"')
         dependencies.append(basic_auth_dependency(credentials))
-    for module in (generate, png_info, lists, models, options, progress):
+    for module in (generate, extras, png_info, lists, models, options, progress):
         server.include_router(module.build_router(), prefix=API_PREFIX, dependencies=dependencies)
     server.include_router(internal.build_router(), prefix=internal.INTERNAL_PREFIX, dependencies=dependencies)
     log.info("API at %s%s", API_PREFIX, " (HTTP Basic auth)" if dependencies else "")
