@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+import numpy as np
+from PIL import Image
+
 from webui.core.errors import InvalidRequest
 from webui.core.types import BatchSpec, Size
-from webui.generation.request import Txt2ImgRequest
+from webui.generation.request import HiresSpec, Img2ImgRequest, InpaintSpec, Txt2ImgRequest
+from webui.images.infotext import NEGATIVE_KEY, PROMPT_KEY, parse_infotext
+from webui.images.masking import binary_mask
 
 # The keys that the txt2img tab hands over, with the A1111 label used in error messages.
 TXT2IMG_FIELDS: Mapping[str, str] = MappingProxyType(
@@ -27,6 +34,47 @@ TXT2IMG_FIELDS: Mapping[str, str] = MappingProxyType(
         "checkpoint": "Stable Diffusion checkpoint",
     }
 )
+# The "Hires. fix" accordion (txt2img only); keys are the A1111 API's names.
+HIRES_FIELDS: Mapping[str, str] = MappingProxyType(
+    {
+        "enable_hr": "Hires. fix",
+        "hr_upscaler": "Upscaler",
+        "hr_second_pass_steps": "Hires steps",
+        "denoising_strength": "Denoising strength",
+        "hr_scale": "Upscale by",
+        "hr_resize_x": "Resize width to",
+        "hr_resize_y": "Resize height to",
+    }
+)
+# What the img2img tab hands over on top of TXT2IMG_FIELDS.
+IMG2IMG_FIELDS: Mapping[str, str] = MappingProxyType(
+    {
+        "mode": "img2img mode",
+        "init_image": "Image for img2img",
+        "sketch": "Sketch",
+        "inpaint_editor": "Image for inpainting with mask",
+        "inpaint_base": "Image for inpainting",
+        "inpaint_mask": "Mask",
+        "resize_mode": "Resize mode",
+        "denoising_strength": "Denoising strength",
+        "mask_blur": "Mask blur",
+        "mask_mode": "Mask mode",
+        "masked_content": "Masked content",
+        "inpaint_area": "Inpaint area",
+        "only_masked_padding": "Only masked padding, pixels",
+    }
+)
+FIELD_LABELS: Mapping[str, str] = MappingProxyType({**TXT2IMG_FIELDS, **HIRES_FIELDS, **IMG2IMG_FIELDS})
+
+# The img2img sub-tabs, as the mode names the tab's state holds.
+IMG2IMG_MODES = ("img2img", "sketch", "inpaint", "inpaint upload")
+INPAINT_MODES = frozenset({"inpaint", "inpaint upload"})
+MASK_MODES = ("Inpaint masked", "Inpaint not masked")
+INPAINT_AREAS = ("Whole picture", "Only masked")
+BACKGROUND = (255, 255, 255)  # A1111's img2img_background_color: transparent parts of an input become white
+SIZE_RANGE = (64, 2048)  # the Width / Height sliders
+
+NO_MASK = "Paint a mask first: choose the brush in the editor and paint over the part to change"
 
 
 class _Reader:
@@ -43,15 +91,15 @@ class _Reader:
     def integer(self, key: str, default: int) -> int:
         value = self.values.get(key)
         if value is None or value == "":
-            self.problems.append(f"{TXT2IMG_FIELDS[key]} is empty")
+            self.problems.append(f"{FIELD_LABELS[key]} is empty")
             return default
         try:
             number = float(value)
         except (TypeError, ValueError):
-            self.problems.append(f"{TXT2IMG_FIELDS[key]} must be a number (got {value!r})")
+            self.problems.append(f"{FIELD_LABELS[key]} must be a number (got {value!r})")
             return default
         if not number.is_integer():
-            self.problems.append(f"{TXT2IMG_FIELDS[key]} must be a whole number (got {value})")
+            self.problems.append(f"{FIELD_LABELS[key]} must be a whole number (got {value})")
             return default
         return int(number)
 
@@ -60,27 +108,235 @@ class _Reader:
         try:
             return float(value)  # type: ignore[arg-type]
         except (TypeError, ValueError):
-            self.problems.append(f"{TXT2IMG_FIELDS[key]} must be a number (got {value!r})")
+            self.problems.append(f"{FIELD_LABELS[key]} must be a number (got {value!r})")
             return default
+
+    def choice(self, key: str, choices: Sequence[str], default: str) -> str:
+        value = self.values.get(key)
+        if value is None or value == "":
+            return default
+        if value not in choices:
+            self.problems.append(f"{FIELD_LABELS[key]} must be one of {', '.join(choices)} (got {value!r})")
+            return default
+        return str(value)
+
+
+def _common_fields(read: _Reader) -> dict[str, Any]:
+    """The Txt2ImgRequest fields that both tabs have."""
+    defaults = Txt2ImgRequest()
+    return {
+        "prompt": read.text("prompt"),
+        "negative_prompt": read.text("negative_prompt"),
+        "size": Size(read.integer("width", defaults.size.width), read.integer("height", defaults.size.height)),
+        "steps": read.integer("steps", defaults.steps),
+        "cfg_scale": read.real("cfg_scale", defaults.cfg_scale),
+        "sampler": read.text("sampler") or defaults.sampler,
+        "scheduler": read.text("scheduler") or defaults.scheduler,
+        "seed": read.integer("seed", defaults.seed),
+        "batch": BatchSpec(count=read.integer("batch_count", 1), size=read.integer("batch_size", 1)),
+        "checkpoint": read.text("checkpoint") or None,
+    }
 
 
 def txt2img_request(values: Mapping[str, Any]) -> Txt2ImgRequest:
-    """Build a Txt2ImgRequest from the tab's values (keys of TXT2IMG_FIELDS); raise InvalidRequest listing every
-    value that is not even a number. Range checks stay in the service, so UI and API report them alike."""
-    defaults = Txt2ImgRequest()
+    """Build a Txt2ImgRequest from the tab's values (keys of TXT2IMG_FIELDS and HIRES_FIELDS); raise InvalidRequest
+    listing every value that is not even a number. Range checks stay in the service, so UI and API report them
+    alike."""
     read = _Reader(values)
-    request = Txt2ImgRequest(
-        prompt=read.text("prompt"),
-        negative_prompt=read.text("negative_prompt"),
-        size=Size(read.integer("width", defaults.size.width), read.integer("height", defaults.size.height)),
-        steps=read.integer("steps", defaults.steps),
-        cfg_scale=read.real("cfg_scale", defaults.cfg_scale),
-        sampler=read.text("sampler") or defaults.sampler,
-        scheduler=read.text("scheduler") or defaults.scheduler,
-        seed=read.integer("seed", defaults.seed),
-        batch=BatchSpec(count=read.integer("batch_count", 1), size=read.integer("batch_size", 1)),
-        checkpoint=read.text("checkpoint") or None,
-    )
+    fields = _common_fields(read)
+    hires = _hires_spec(read) if values.get("enable_hr") else None
     if read.problems:
         raise InvalidRequest(read.problems)
-    return request
+    return Txt2ImgRequest(**fields, hires=hires)
+
+
+def _hires_spec(read: _Reader) -> HiresSpec:
+    d = HiresSpec()
+    return HiresSpec(
+        upscaler=read.text("hr_upscaler") or d.upscaler,
+        scale=read.real("hr_scale", d.scale),
+        resize_x=read.integer("hr_resize_x", d.resize_x),
+        resize_y=read.integer("hr_resize_y", d.resize_y),
+        steps=read.integer("hr_second_pass_steps", d.steps),
+        denoising_strength=read.real("denoising_strength", d.denoising_strength),
+    )
+
+
+def hires_resolution(enabled: bool, width: Any, height: Any, scale: Any, resize_x: Any, resize_y: Any) -> str:
+    """The "Upscaled resolution" hint, "from 512x512 to 1024x1024"; empty while Hires. fix is off (as A1111) or a
+    value is not a number yet (the user is typing)."""
+    if not enabled:
+        return ""
+    try:
+        w, h = int(float(width)), int(float(height))
+        spec = HiresSpec(scale=float(scale), resize_x=int(float(resize_x)), resize_y=int(float(resize_y)))
+    except (TypeError, ValueError):
+        return ""
+    if w <= 0 or h <= 0:
+        return ""
+    target_w, target_h = spec.target(w, h)
+    return f"from {w}x{h} to {target_w}x{target_h}"
+
+
+def img2img_request(values: Mapping[str, Any]) -> Img2ImgRequest:
+    """Build an Img2ImgRequest from the img2img tab's values (keys of TXT2IMG_FIELDS and IMG2IMG_FIELDS). The
+    "mode" value (one of IMG2IMG_MODES, the selected sub-tab) says which picture is the input and where the mask
+    comes from. Raise InvalidRequest listing every problem (no picture, no mask painted, values not numbers)."""
+    read = _Reader(values)
+    fields = _common_fields(read)
+    mode = read.choice("mode", IMG2IMG_MODES, "img2img")
+    defaults = Img2ImgRequest()
+    denoising = read.real("denoising_strength", defaults.denoising_strength)
+    resize_mode = read.text("resize_mode") or defaults.resize_mode
+    image: Image.Image | None = None
+    mask: Image.Image | None = None
+    try:
+        if mode == "img2img":
+            image = _required(values.get("init_image"), "Upload an image for img2img first")
+        elif mode == "sketch":
+            image = sketch_image(values.get("sketch"))
+        elif mode == "inpaint":
+            image, mask = inpaint_from_editor(values.get("inpaint_editor"))
+        else:
+            image, mask = inpaint_from_upload(values.get("inpaint_base"), values.get("inpaint_mask"))
+    except InvalidRequest as exc:
+        read.problems.extend(exc.problems)
+    inpaint = _inpaint_spec(read, mask) if mask is not None else None
+    if read.problems or image is None:
+        raise InvalidRequest(read.problems)
+    return Img2ImgRequest(
+        **fields,
+        init_images=(image,),
+        denoising_strength=denoising,
+        resize_mode=resize_mode,
+        inpaint=inpaint,
+    )
+
+
+def _inpaint_spec(read: _Reader, mask: Image.Image) -> InpaintSpec:
+    d = InpaintSpec(mask=None)
+    return InpaintSpec(
+        mask=mask,
+        mask_blur=read.integer("mask_blur", d.mask_blur),
+        invert=read.choice("mask_mode", MASK_MODES, MASK_MODES[0]) == MASK_MODES[1],
+        masked_content=read.text("masked_content") or d.masked_content,
+        only_masked=read.choice("inpaint_area", INPAINT_AREAS, INPAINT_AREAS[0]) == INPAINT_AREAS[1],
+        only_masked_padding=read.integer("only_masked_padding", d.only_masked_padding),
+    )
+
+
+def to_image(value: Any) -> Image.Image | None:
+    """A component's picture (PIL image, numpy array, file path, or a gallery (image, caption) pair) as PIL."""
+    if value is None:
+        return None
+    if isinstance(value, tuple | list) and value:
+        return to_image(value[0])
+    if isinstance(value, Image.Image):
+        return value
+    if isinstance(value, np.ndarray):
+        if value.size == 0:
+            return None
+        return Image.fromarray(value.astype(np.uint8) if value.dtype != np.uint8 else value)
+    if isinstance(value, str | Path):
+        with Image.open(value) as opened:
+            return opened.copy()
+    raise InvalidRequest([f"Not a picture: {type(value).__name__}"])
+
+
+def flatten(image: Image.Image) -> Image.Image:
+    """RGB, with transparent parts over white (A1111 flattens img2img inputs onto img2img_background_color)."""
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (*BACKGROUND, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return image.convert("RGB")
+
+
+def _required(value: Any, message: str) -> Image.Image:
+    image = to_image(value)
+    if image is None:
+        raise InvalidRequest([message])
+    return flatten(image)
+
+
+def sketch_image(editor: Mapping[str, Any] | None) -> Image.Image:
+    """The Sketch editor's value → the init image: the picture with the colour strokes on it (the composite)."""
+    editor = editor or {}
+    image = to_image(editor.get("composite"))
+    if image is None:
+        image = to_image(editor.get("background"))
+    if image is None:
+        raise InvalidRequest(["Upload an image to sketch on first"])
+    return flatten(image)
+
+
+def inpaint_from_editor(editor: Mapping[str, Any] | None) -> tuple[Image.Image, Image.Image]:
+    """The Inpaint editor's value {"background", "layers", "composite"} → (init image, mask).
+
+    The init image is the uploaded background (strokes are not part of it); the mask is an L image at the
+    background's size, 255 wherever any drawn layer has alpha > 0 and 0 elsewhere, so the eraser unpaints."""
+    editor = editor or {}
+    background = to_image(editor.get("background"))
+    if background is None:
+        raise InvalidRequest(["Upload an image to inpaint first"])
+    painted = np.zeros((background.height, background.width), dtype=bool)
+    for value in editor.get("layers") or ():
+        layer = to_image(value)
+        if layer is None or layer.mode not in ("RGBA", "LA", "PA"):
+            continue
+        alpha = layer.getchannel("A")
+        if alpha.size != background.size:  # layers are full-canvas; a canvas resized afterwards still maps over
+            alpha = alpha.resize(background.size, Image.Resampling.NEAREST)
+        painted |= np.asarray(alpha) > 0
+    if not painted.any():
+        raise InvalidRequest([NO_MASK])
+    return flatten(background), Image.fromarray(painted.astype(np.uint8) * 255, "L")
+
+
+def inpaint_from_upload(base: Any, mask: Any) -> tuple[Image.Image, Image.Image]:
+    """ "Inpaint upload": the picture and a separate mask (white = inpaint, or painted alpha on transparency)."""
+    problems = []
+    image = to_image(base)
+    mask_image = to_image(mask)
+    if image is None:
+        problems.append("Upload an image to inpaint first")
+    if mask_image is None:
+        problems.append("Upload a mask too: white marks the part to change")
+    elif not np.asarray(binary_mask(mask_image)).any():
+        problems.append("The uploaded mask is all black: white marks the part to change")
+    if problems or image is None or mask_image is None:
+        raise InvalidRequest(problems)
+    return flatten(image), mask_image
+
+
+def size_for_image(width: int, height: int) -> tuple[int, int]:
+    """The "Resize to" width/height that keeps a picture's size: rounded to a multiple of 8, within the sliders."""
+    low, high = SIZE_RANGE
+    return tuple(min(high, max(low, int(round(side / 8)) * 8)) for side in (width, height))  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class SentImage:
+    """What "Send to img2img / inpaint" carries: the picture and the prompts it was made with."""
+
+    image: Image.Image
+    prompt: str
+    negative_prompt: str
+
+
+def sent_image(
+    items: Sequence[Any] | None, selected: int, infotexts: Sequence[str], prompt: str, negative_prompt: str
+) -> SentImage | None:
+    """The gallery's selected picture with the prompts from its infotext (the current boxes when it has none);
+    None when the gallery is empty."""
+    if not items:
+        return None
+    index = selected if 0 <= selected < len(items) else 0
+    image = to_image(items[index])
+    if image is None:
+        return None
+    if 0 <= index < len(infotexts) and infotexts[index]:
+        params = parse_infotext(infotexts[index], normalize=False)
+        prompt = str(params.get(PROMPT_KEY, prompt))
+        negative_prompt = str(params.get(NEGATIVE_KEY, negative_prompt))
+    return SentImage(image, prompt, negative_prompt)

@@ -8,13 +8,15 @@ from typing import TYPE_CHECKING, Any
 import gradio as gr
 
 from webui.ui.components.quicksettings import bind_quicksettings, render_quicksettings
+from webui.ui.tabs.img2img import bind_img2img, bind_send_to, render_img2img
 from webui.ui.tabs.txt2img import bind_txt2img, render_txt2img
 
 if TYPE_CHECKING:
     from webui.app import App
 
 STATIC = Path(__file__).resolve().parent / "static"
-# Quick handlers (refresh, select, gallery clicks) may overlap; generation has its own limit of 1 (tabs/txt2img.py).
+# Quick handlers (refresh, select, gallery clicks) may overlap; generation has its own limit of 1
+# (components/gallery.py).
 DEFAULT_CONCURRENCY = 4
 
 
@@ -22,11 +24,16 @@ def build_ui(app: App) -> gr.Blocks:
     """The whole UI for one App; no module state, so several Apps (tests) can each have their own."""
     with gr.Blocks(title="Stable Diffusion", analytics_enabled=False) as demo:
         quick = render_quicksettings(app.model_service)
-        with gr.Tabs(elem_id="tabs"):
+        with gr.Tabs(elem_id="tabs") as tabs:
             with gr.Tab("txt2img", id="txt2img", elem_id="tab_txt2img"):
                 txt2img = render_txt2img()
+            with gr.Tab("img2img", id="img2img", elem_id="tab_img2img"):
+                img2img = render_img2img()
         bind_quicksettings(quick, app.model_service, demo)
         bind_txt2img(txt2img, app, quick.checkpoint)
+        bind_img2img(img2img, app, quick.checkpoint)
+        bind_send_to(txt2img.results, txt2img.prompts, img2img, tabs)
+        bind_send_to(img2img.results, img2img.prompts, img2img, tabs)
     demo.queue(default_concurrency_limit=DEFAULT_CONCURRENCY)
     return demo
 

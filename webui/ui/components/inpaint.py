@@ -1,0 +1,111 @@
+"""Inpainting: the mask editor (paint the mask with a white brush over the picture), the "Inpaint upload" pair,
+and A1111's inpaint controls (Mask blur, Mask mode, Masked content, Inpaint area, Only masked padding)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import gradio as gr
+
+from webui.generation.request import MASKED_CONTENT, InpaintSpec
+from webui.ui.binding import INPAINT_AREAS, MASK_MODES
+
+EDITOR_HEIGHT = 420  # pixels on the page; the picture keeps its own size
+MASK_COLOR = "#ffffff"  # A1111's img2img_inpaint_mask_brush_color
+
+
+@dataclass
+class InpaintControls:
+    group: gr.Column  # shown only on the inpaint sub-tabs
+    mask_blur: gr.Slider
+    mask_mode: gr.Radio
+    masked_content: gr.Radio
+    inpaint_area: gr.Radio
+    only_masked_padding: gr.Slider
+
+    def request_inputs(self) -> dict[str, gr.components.Component]:
+        """The components by binding.IMG2IMG_FIELDS key."""
+        return {
+            "mask_blur": self.mask_blur,
+            "mask_mode": self.mask_mode,
+            "masked_content": self.masked_content,
+            "inpaint_area": self.inpaint_area,
+            "only_masked_padding": self.only_masked_padding,
+        }
+
+
+def render_mask_editor(elem_id: str = "img2maskimg") -> gr.ImageEditor:
+    """Upload a picture, then paint what to change; the brush, its size, the eraser, undo and clear are the
+    editor's own. The strokes stay on a layer over the untouched picture, so the layer's alpha is the mask."""
+    return gr.ImageEditor(
+        label="Image for inpainting with mask",
+        show_label=False,
+        elem_id=elem_id,
+        type="numpy",
+        image_mode="RGBA",
+        sources=("upload", "clipboard"),
+        brush=gr.Brush(colors=[MASK_COLOR], default_color=MASK_COLOR, color_mode="fixed"),
+        eraser=gr.Eraser(),
+        layers=False,
+        transforms=(),
+        format="png",
+        height=EDITOR_HEIGHT,
+        canvas_size=(512, 512),
+    )
+
+
+def render_inpaint_upload() -> tuple[gr.Image, gr.Image]:
+    """ "Inpaint upload": the picture and a mask image (white = inpaint), as A1111's img_inpaint_base/_mask."""
+    base = gr.Image(
+        label="Image for inpainting",
+        elem_id="img_inpaint_base",
+        type="pil",
+        image_mode="RGBA",
+        sources=["upload", "clipboard"],
+        format="png",
+        height=EDITOR_HEIGHT // 2 + 60,
+    )
+    mask = gr.Image(
+        label="Mask",
+        elem_id="img_inpaint_mask",
+        type="pil",
+        image_mode="RGBA",
+        sources=["upload", "clipboard"],
+        format="png",
+        height=EDITOR_HEIGHT // 2 + 60,
+    )
+    return base, mask
+
+
+def render_inpaint_controls(tab: str, defaults: InpaintSpec | None = None) -> InpaintControls:
+    d = defaults or InpaintSpec(mask=None)
+    with gr.Column(visible=False, elem_id="inpaint_controls", elem_classes=["inpaint-controls"]) as group:
+        mask_blur = gr.Slider(0, 64, value=d.mask_blur, step=1, label="Mask blur", elem_id=f"{tab}_mask_blur")
+        mask_mode = gr.Radio(
+            list(MASK_MODES),
+            value=MASK_MODES[1] if d.invert else MASK_MODES[0],
+            label="Mask mode",
+            elem_id=f"{tab}_mask_mode",
+        )
+        masked_content = gr.Radio(
+            list(MASKED_CONTENT),
+            value=d.masked_content,
+            label="Masked content",
+            elem_id=f"{tab}_inpainting_fill",
+        )
+        with gr.Row():
+            inpaint_area = gr.Radio(
+                list(INPAINT_AREAS),
+                value=INPAINT_AREAS[1] if d.only_masked else INPAINT_AREAS[0],
+                label="Inpaint area",
+                elem_id=f"{tab}_inpaint_full_res",
+            )
+            padding = gr.Slider(
+                0,
+                256,
+                value=d.only_masked_padding,
+                step=4,
+                label="Only masked padding, pixels",
+                elem_id=f"{tab}_inpaint_full_res_padding",
+            )
+    return InpaintControls(group, mask_blur, mask_mode, masked_content, inpaint_area, padding)

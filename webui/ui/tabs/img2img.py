@@ -1,0 +1,273 @@
+"""The img2img tab (sub-tabs img2img, Sketch, Inpaint, Inpaint upload) and the "Send to img2img / inpaint" buttons:
+render_img2img() only creates components, bind_img2img() and bind_send_to() wire them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+import gradio as gr
+
+from webui.generation.request import RESIZE_MODES, Img2ImgRequest
+from webui.generation.samplers.registry import SAMPLERS, SCHEDULE_TYPES
+from webui.ui.binding import INPAINT_MODES, img2img_request, sent_image, size_for_image, to_image
+from webui.ui.components.gallery import ResultPanel, bind_generation, render_result_panel
+from webui.ui.components.inpaint import (
+    EDITOR_HEIGHT,
+    InpaintControls,
+    render_inpaint_controls,
+    render_inpaint_upload,
+    render_mask_editor,
+)
+from webui.ui.components.prompt_row import PromptRow, render_prompt_row
+from webui.ui.components.sampler_row import SamplerRow, render_sampler_row
+from webui.ui.components.seed_row import SeedRow, bind_seed_row, render_seed_row
+from webui.ui.components.size_row import SizeRow, bind_size_row, render_size_row
+
+if TYPE_CHECKING:
+    from webui.app import App
+
+TAB = "img2img"
+# Sub-tab ids (A1111's elem_ids) by the mode name that binding.img2img_request understands.
+MODE_TABS = {
+    "img2img": ("img2img", "img2img_img2img_tab"),
+    "sketch": ("Sketch", "img2img_img2img_sketch_tab"),
+    "inpaint": ("Inpaint", "img2img_inpaint_tab"),
+    "inpaint upload": ("Inpaint upload", "img2img_inpaint_upload_tab"),
+}
+SKETCH_COLORS = ["#000000", "#ffffff", "#ff0000", "#ffa500", "#ffff00", "#00a000", "#0000ff", "#800080"]
+Updates = dict[Any, Any]
+
+
+@dataclass
+class Img2ImgWidgets:
+    prompts: PromptRow
+    modes: gr.Tabs
+    mode_tabs: dict[str, gr.Tab]
+    mode: gr.State  # the selected sub-tab, as a key of MODE_TABS
+    init_image: gr.Image
+    sketch: gr.ImageEditor
+    inpaint_editor: gr.ImageEditor
+    inpaint_base: gr.Image
+    inpaint_mask: gr.Image
+    resize_mode: gr.Radio
+    inpaint: InpaintControls
+    sampling: SamplerRow
+    size: SizeRow
+    cfg_scale: gr.Slider
+    denoising_strength: gr.Slider
+    seed: SeedRow
+    results: ResultPanel
+
+    def request_inputs(self, checkpoint: gr.Dropdown) -> dict[str, gr.components.Component]:
+        """The components whose values make a request, by binding.TXT2IMG_FIELDS / IMG2IMG_FIELDS key."""
+        return {
+            "prompt": self.prompts.prompt,
+            "negative_prompt": self.prompts.negative_prompt,
+            "sampler": self.sampling.sampler,
+            "scheduler": self.sampling.scheduler,
+            "steps": self.sampling.steps,
+            "width": self.size.width,
+            "height": self.size.height,
+            "batch_count": self.size.batch_count,
+            "batch_size": self.size.batch_size,
+            "cfg_scale": self.cfg_scale,
+            "seed": self.seed.seed,
+            "checkpoint": checkpoint,
+            "mode": self.mode,
+            "init_image": self.init_image,
+            "sketch": self.sketch,
+            "inpaint_editor": self.inpaint_editor,
+            "inpaint_base": self.inpaint_base,
+            "inpaint_mask": self.inpaint_mask,
+            "resize_mode": self.resize_mode,
+            "denoising_strength": self.denoising_strength,
+            **self.inpaint.request_inputs(),
+        }
+
+
+def render_img2img(defaults: Img2ImgRequest | None = None) -> Img2ImgWidgets:
+    """Create the tab's components (call inside a gr.Tab); defaults are A1111's, taken from the request type."""
+    d = defaults or Img2ImgRequest()
+    prompts = render_prompt_row(TAB)
+    mode_tabs: dict[str, gr.Tab] = {}
+    with gr.Row(elem_id=f"{TAB}_main", equal_height=False):
+        with gr.Column(scale=5, elem_id=f"{TAB}_settings", elem_classes=["settings-column"]):
+            with gr.Tabs(elem_id="mode_img2img") as modes:
+                with _mode_tab(mode_tabs, "img2img"):
+                    init_image = gr.Image(
+                        label="Image for img2img",
+                        show_label=False,
+                        elem_id="img2img_image",
+                        type="pil",
+                        image_mode="RGBA",
+                        sources=["upload", "clipboard"],
+                        format="png",
+                        height=EDITOR_HEIGHT,
+                    )
+                with _mode_tab(mode_tabs, "sketch"):
+                    sketch = gr.ImageEditor(
+                        label="Image for img2img",
+                        show_label=False,
+                        elem_id="img2img_sketch",
+                        type="numpy",
+                        image_mode="RGBA",
+                        sources=("upload", "clipboard"),
+                        brush=gr.Brush(colors=SKETCH_COLORS, default_color=SKETCH_COLORS[0], color_mode="defaults"),
+                        eraser=gr.Eraser(),
+                        layers=False,
+                        transforms=(),
+                        format="png",
+                        height=EDITOR_HEIGHT,
+                        canvas_size=(512, 512),
+                    )
+                with _mode_tab(mode_tabs, "inpaint"):
+                    inpaint_editor = render_mask_editor()
+                with _mode_tab(mode_tabs, "inpaint upload"):
+                    inpaint_base, inpaint_mask = render_inpaint_upload()
+            resize_mode = gr.Radio(list(RESIZE_MODES), value=d.resize_mode, label="Resize mode", elem_id="resize_mode")
+            inpaint = render_inpaint_controls(TAB, d.inpaint)
+            sampling = render_sampler_row(
+                TAB,
+                [s.name for s in SAMPLERS],
+                SCHEDULE_TYPES,
+                sampler=d.sampler,
+                scheduler=d.scheduler,
+                steps=d.steps,
+            )
+            with gr.Tabs(elem_id=f"{TAB}_tabs_resize"):
+                with gr.Tab("Resize to", id=f"{TAB}_tab_resize_to", elem_id=f"{TAB}_tab_resize_to"):
+                    size = render_size_row(TAB, width=d.size.width, height=d.size.height)
+            cfg_scale = gr.Slider(
+                1.0, 30.0, value=d.cfg_scale, step=0.5, label="CFG Scale", elem_id=f"{TAB}_cfg_scale"
+            )
+            denoising = gr.Slider(
+                0.0,
+                1.0,
+                value=d.denoising_strength,
+                step=0.01,
+                label="Denoising strength",
+                elem_id=f"{TAB}_denoising_strength",
+            )
+            seed = render_seed_row(TAB, seed=d.seed)
+        with gr.Column(scale=6, elem_id=f"{TAB}_results_column"):
+            results = render_result_panel(TAB)
+    mode = gr.State("img2img")
+    return Img2ImgWidgets(
+        prompts,
+        modes,
+        mode_tabs,
+        mode,
+        init_image,
+        sketch,
+        inpaint_editor,
+        inpaint_base,
+        inpaint_mask,
+        resize_mode,
+        inpaint,
+        sampling,
+        size,
+        cfg_scale,
+        denoising,
+        seed,
+        results,
+    )
+
+
+def _mode_tab(tabs: dict[str, gr.Tab], mode: str) -> gr.Tab:
+    label, tab_id = MODE_TABS[mode]
+    tabs[mode] = gr.Tab(label, id=tab_id, elem_id=tab_id)
+    return tabs[mode]
+
+
+def _mode_updates(w: Img2ImgWidgets, mode: str) -> Updates:
+    """Selecting a sub-tab: remember it, and show the inpaint controls on the inpaint sub-tabs only."""
+    return {w.mode: mode, w.inpaint.group: gr.Column(visible=mode in INPAINT_MODES)}
+
+
+def _picture_size(value: Any) -> tuple[int, int] | None:
+    if isinstance(value, dict):  # an editor: its uploaded picture is the background
+        value = value.get("background")
+    image = to_image(value)
+    return None if image is None else size_for_image(*image.size)
+
+
+def bind_img2img(w: Img2ImgWidgets, app: App, checkpoint: gr.Dropdown) -> None:
+    """Wire the tab to the generation service; uploads set "Resize to" to the picture's size."""
+    bind_generation(w.results, w.prompts, w.seed, app, w.request_inputs(checkpoint), img2img_request)
+    for mode, tab in w.mode_tabs.items():
+        tab.select(
+            partial(_mode_updates, w, mode),
+            outputs=[w.mode, w.inpaint.group],
+            queue=False,
+            show_progress="hidden",
+            api_visibility="private",
+        )
+
+    def fit_size(value: Any, width: float, height: float) -> tuple[float, float]:
+        size = _picture_size(value)
+        return (width, height) if size is None else (size[0], size[1])
+
+    for picture in (w.init_image, w.sketch, w.inpaint_editor, w.inpaint_base):
+        picture.upload(
+            fit_size,
+            inputs=[picture, w.size.width, w.size.height],
+            outputs=[w.size.width, w.size.height],
+            queue=False,
+            show_progress="hidden",
+            api_visibility="private",
+        )
+    bind_size_row(w.size)
+    bind_seed_row(w.seed)
+
+
+def bind_send_to(source: ResultPanel, prompts: PromptRow, target: Img2ImgWidgets, tabs: gr.Tabs) -> None:
+    """A result panel's 🖼️ / 🎨️: the selected picture, its prompts and its size go to img2img's img2img or Inpaint
+    sub-tab, and the page switches there."""
+
+    def send(mode: str, items: list[Any] | None, generation: dict[str, Any], prompt: str, negative: str) -> Updates:
+        sent = sent_image(items, generation.get("selected", 0), generation.get("infotexts", []), prompt, negative)
+        if sent is None:
+            gr.Info("Generate an image first; then it can be sent.")
+            return {}
+        width, height = size_for_image(*sent.image.size)
+        picture: Updates = (
+            {target.init_image: sent.image}
+            if mode == "img2img"
+            else {target.inpaint_editor: {"background": sent.image, "layers": [], "composite": sent.image}}
+        )
+        return {
+            tabs: gr.Tabs(selected=TAB),
+            target.modes: gr.Tabs(selected=MODE_TABS[mode][1]),
+            **picture,
+            target.prompts.prompt: sent.prompt,
+            target.prompts.negative_prompt: sent.negative_prompt,
+            target.size.width: width,
+            target.size.height: height,
+            **_mode_updates(target, mode),
+        }
+
+    outputs = [
+        tabs,
+        target.modes,
+        target.prompts.prompt,
+        target.prompts.negative_prompt,
+        target.size.width,
+        target.size.height,
+        target.mode,
+        target.inpaint.group,
+    ]
+    inputs = [source.gallery, source.generation, prompts.prompt, prompts.negative_prompt]
+    for button, mode, picture in (
+        (source.send_to_img2img, "img2img", target.init_image),
+        (source.send_to_inpaint, "inpaint", target.inpaint_editor),
+    ):
+        button.click(
+            partial(send, mode),
+            inputs=inputs,
+            outputs=[*outputs, picture],
+            queue=False,
+            show_progress="hidden",
+            api_visibility="private",
+        )
