@@ -9,11 +9,14 @@ import time
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from pydantic import ValidationError
+
 from webui import VERSION
 from webui.api.errors import SamplerNotFound, ScriptNotFound
 from webui.api.schemas import (
     UNSUPPORTED_IMG2IMG_FIELDS,
     UNSUPPORTED_TXT2IMG_FIELDS,
+    ControlNetUnitRequest,
     ImageToImageResponse,
     StableDiffusionImg2ImgProcessingAPI,
     StableDiffusionProcessingAPI,
@@ -22,6 +25,7 @@ from webui.api.schemas import (
 )
 from webui.core.errors import InvalidRequest, UserError
 from webui.core.types import BatchSpec, Size
+from webui.generation.controlnet import ControlUnit, control_mode_name, resize_mode_name
 from webui.generation.request import (
     MASKED_CONTENT,
     RESIZE_MODES,
@@ -66,6 +70,7 @@ OVERRIDE_CHECKPOINT = "sd_model_checkpoint"
 OVERRIDE_CLIP_SKIP = "CLIP_stop_at_last_layers"
 OVERRIDE_VAE = "sd_vae"
 HANDLED_OVERRIDES = frozenset({OVERRIDE_CHECKPOINT, OVERRIDE_CLIP_SKIP, OVERRIDE_VAE})
+CONTROLNET_SCRIPT = "controlnet"  # the extension's script title, lower-cased
 
 
 class InitImageNotFound(UserError):
@@ -151,11 +156,75 @@ def apply_infotext(body: BodyT) -> BodyT:
 
 
 def check_scripts(body: StableDiffusionProcessingAPI) -> None:
-    """No scripts are installed yet, so a named one is not found (A1111's 422 messages)."""
+    """Only the always-on "ControlNet" script exists (title compared case-insensitively, as A1111 does); any
+    other named script is not found (A1111's 422 messages)."""
     if body.script_name:
         raise ScriptNotFound(f"Script '{body.script_name}' not found")
     for title in body.alwayson_scripts:
-        raise ScriptNotFound(f"always on script {title} not found")
+        if title.lower() != CONTROLNET_SCRIPT:
+            raise ScriptNotFound(f"always on script {title} not found")
+
+
+def _unit_images(unit: ControlNetUnitRequest, index: int) -> tuple[Any, Any]:
+    """(image, mask) of a unit from the extension's accepted shapes: base64, {"image", "mask"}, [image, mask],
+    or a list of such dicts (multi-input; the first is used here)."""
+    value = unit.image if unit.image not in (None, "") else unit.input_image
+    mask = unit.mask or unit.mask_image
+    if isinstance(value, (list, tuple)):
+        if not value:
+            raise InvalidRequest([f"ControlNet unit {index}: 'image' is an empty list"])
+        if isinstance(value[0], dict):
+            value = value[0]
+        else:
+            value, mask = value[0], (value[1] if len(value) > 1 else None) or mask
+    if isinstance(value, dict):
+        value, mask = value.get("image"), value.get("mask") or mask
+    if value in (None, ""):
+        return None, None
+    if not isinstance(value, str):
+        raise InvalidRequest([f"ControlNet unit {index}: 'image' must be base64 image data"])
+    what = f"ControlNet unit {index} image"
+    return decode_input_image(value, what), decode_input_image(mask, f"{what} mask") if mask else None
+
+
+def control_units(body: StableDiffusionProcessingAPI) -> tuple[ControlUnit, ...]:
+    """`alwayson_scripts.controlnet.args` (any case of the title) as ControlUnits, one per unit object."""
+    entry = next((v for k, v in body.alwayson_scripts.items() if k.lower() == CONTROLNET_SCRIPT), None)
+    args = entry.get("args", []) if isinstance(entry, dict) else []
+    if not isinstance(args, list):
+        raise InvalidRequest(["alwayson_scripts.controlnet.args must be a list of unit objects"])
+    units: list[ControlUnit] = []
+    for index, arg in enumerate(args):
+        if not isinstance(arg, dict):
+            raise InvalidRequest([f"ControlNet unit {index} must be an object with the extension's field names"])
+        try:
+            unit = ControlNetUnitRequest.model_validate(arg)
+        except ValidationError as exc:
+            problems = [f"ControlNet unit {index}: {'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
+            raise InvalidRequest(problems) from None
+        image, mask = _unit_images(unit, index) if unit.enabled else (None, None)
+        units.append(
+            ControlUnit(
+                enabled=unit.enabled,
+                module=unit.module,
+                model=unit.model,
+                weight=unit.weight,
+                image=image,
+                mask=mask,
+                resize_mode=resize_mode_name(unit.resize_mode),
+                low_vram=unit.low_vram if unit.lowvram is None else unit.lowvram,
+                processor_res=unit.processor_res,
+                threshold_a=unit.threshold_a,
+                threshold_b=unit.threshold_b,
+                guidance_start=unit.guidance_start,
+                guidance_end=unit.guidance_end if unit.guidance is None else unit.guidance,
+                pixel_perfect=unit.pixel_perfect,
+                control_mode=control_mode_name(unit.control_mode),
+                hr_option=unit.hr_option,
+                save_detected_map=unit.save_detected_map,
+            )
+        )
+    return tuple(units)
 
 
 def log_unsupported(body: StableDiffusionProcessingAPI) -> list[str]:
@@ -225,6 +294,7 @@ def _common_fields(body: StableDiffusionProcessingAPI, sampler: ResolvedSampler)
         "vae": str(vae) if vae is not None else None,
         "save_images": body.save_images,
         "extra": {"disable_extra_networks": True} if body.disable_extra_networks else {},
+        "controls": control_units(body),
     }
 
 
@@ -369,7 +439,9 @@ def _images(body: StableDiffusionProcessingAPI, result: GenerationResult, kind: 
         log.warning("%s: %s", kind, warning)
     if not body.send_images:
         return []
-    return [encode_png_base64(image, text) for image, text in zip(result.images, result.infotexts, strict=True)]
+    images = [encode_png_base64(image, text) for image, text in zip(result.images, result.infotexts, strict=True)]
+    # Matches the extension: each unit's detected map follows the generated images.
+    return images + [encode_png_base64(image, None) for image in result.detected_maps]
 
 
 def txt2img_response(

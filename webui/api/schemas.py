@@ -19,8 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field
 #   img2img:                image_cfg_scale (instruct-pix2pix), mask_round (always rounded), initial_noise_multiplier,
 #                           latent_mask
 # do_not_save_samples and do_not_save_grid are accepted and overridden by save_images, as in A1111.
-# script_name and alwayson_scripts are checked: no scripts are installed yet, so naming one is a 422 (as A1111
-# answers for a script it does not have).
+# script_name and alwayson_scripts are checked: only the always-on "ControlNet" script exists (its args are
+# ControlNetUnitRequest objects); naming another one is a 422 (as A1111 answers for a script it does not have).
 UNSUPPORTED_COMMON_FIELDS: tuple[str, ...] = (
     "styles", "subseed", "subseed_strength", "seed_resize_from_h", "seed_resize_from_w", "restore_faces", "tiling",
     "eta", "s_min_uncond", "s_churn", "s_tmax", "s_tmin", "s_noise", "refiner_checkpoint", "refiner_switch_at",
@@ -321,3 +321,52 @@ class EmbeddingItem(BaseModel):
 class EmbeddingsResponse(BaseModel):
     loaded: dict[str, EmbeddingItem] = Field(title="Loaded")
     skipped: dict[str, EmbeddingItem] = Field(title="Skipped")
+
+
+class ControlNetUnitRequest(BaseModel):
+    """One unit of `alwayson_scripts.controlnet.args`, with the sd-webui-controlnet extension's field names and
+    defaults (unknown keys ignored). `image` is base64, {"image", "mask"}, [image, mask] or a list of such dicts
+    (the first is used); "" means none. Legacy aliases: input_image → image, mask_image → mask, guidance →
+    guidance_end, lowvram → low_vram. control_mode and resize_mode may be ints (0-2) as older clients send."""
+
+    model_config = ConfigDict(extra="ignore", protected_namespaces=())
+
+    enabled: bool = False
+    module: str = "none"
+    model: str = "None"
+    weight: float = 1.0
+    image: Any = None
+    input_image: Any = None
+    mask: str | None = None
+    mask_image: str | None = None
+    resize_mode: str | int = "Crop and Resize"
+    low_vram: bool = False
+    lowvram: bool | None = None
+    processor_res: float = -1
+    threshold_a: float = -1
+    threshold_b: float = -1
+    guidance_start: float = 0.0
+    guidance_end: float = 1.0
+    guidance: float | None = None
+    pixel_perfect: bool = False
+    control_mode: str | int = "Balanced"
+    hr_option: str = "Both"
+    save_detected_map: bool = True
+
+
+class ControlNetDetectRequest(BaseModel):
+    """POST /controlnet/detect. `controlnet_images` is what the webuiapi client sends; it is read too."""
+
+    controlnet_module: str = "none"
+    controlnet_input_images: list[str] = Field(default_factory=list)
+    controlnet_images: list[str] = Field(default_factory=list)
+    controlnet_masks: list[str] | None = None
+    controlnet_processor_res: float = -1
+    controlnet_threshold_a: float = -1
+    controlnet_threshold_b: float = -1
+    low_vram: bool = False
+
+
+class ControlNetDetectResponse(BaseModel):
+    images: list[str]
+    info: str

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from webui.generation.conditioning import ScheduledConds, build_conds
-from webui.generation.denoiser import CfgDenoiser
+from webui.generation.denoiser import CfgDenoiser, ControlHook
 from webui.generation.img2img import encode_images, img2img_steps, to_tensor
 from webui.generation.plan import GenerationPlan
 from webui.generation.request import LATENT_UPSCALE_MODES, HiresSpec
@@ -83,6 +83,7 @@ class HiresPass:
         on_step: Callable[[StepInfo], None],
         time_ids: torch.Tensor | None,
         image_cond: torch.Tensor | None,
+        controls: list[ControlHook] | None = None,
     ) -> torch.Tensor:
         """Matches A1111 1.10: fresh noise from the same seeds at the new size, then the img2img schedule tail."""
         upscaled = self.upscale(latents, decode)
@@ -103,6 +104,7 @@ class HiresPass:
             prediction=self.model.identity.prediction,
             time_ids=time_ids,
             image_cond=image_cond,
+            controls=controls,
         )
         x = upscaled + noise.first() * self.sigmas[0]
         if self.steps == 0:

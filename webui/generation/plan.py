@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from webui.generation.controlnet import ControlUnit
 from webui.generation.request import Txt2ImgRequest
 from webui.generation.samplers.registry import SamplerSpec
+from webui.models.controlnets import ControlNetInfo
 from webui.models.records import ModelRecord
 
 
@@ -44,6 +46,15 @@ class LoraUse:
 
 
 @dataclass(frozen=True)
+class ControlUse:
+    """An enabled ControlNet unit with its model found; `index` is its position among the request's units."""
+
+    index: int
+    unit: ControlUnit
+    model: ControlNetInfo
+
+
+@dataclass(frozen=True)
 class GenerationPlan:
     request: Txt2ImgRequest
     sampler: SamplerSpec
@@ -57,6 +68,7 @@ class GenerationPlan:
     loras: tuple[LoraUse, ...] = ()
     vae: ModelRecord | None = None  # None: the checkpoint's own VAE
     warnings: tuple[str, ...] = ()
+    controls: tuple[ControlUse, ...] = ()
 
     @property
     def total_images(self) -> int:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from webui.core.types import BatchSpec, Size
+
+if TYPE_CHECKING:
+    from webui.generation.controlnet import ControlUnit
 
 MAX_SIDE = 8192  # pixels; bigger requests are refused before anything is allocated
 MAX_PIXELS = 4096 * 4096
@@ -72,6 +75,7 @@ class Txt2ImgRequest:
     vae: str | None = None  # "Automatic" | "None" | a VAE file name; None = the option sd_vae
     hires: HiresSpec | None = None  # txt2img only: the "Hires. fix" second pass
     save_images: bool = True
+    controls: tuple[ControlUnit, ...] = ()  # ControlNet units (disabled ones too: their index names the infotext)
     extra: dict[str, Any] = field(default_factory=dict)
 
 

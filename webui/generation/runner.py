@@ -57,6 +57,7 @@ class GenerationResult:
     model_name: str = ""
     model_hash: str | None = None
     warnings: list[str] = field(default_factory=list)
+    detected_maps: list[Image.Image] = field(default_factory=list)  # ControlNet maps (API appends them to images)
 
 
 def sampling_sigmas(
@@ -200,9 +201,11 @@ def run_txt2img(
     infotext_extra: dict[str, object] | None = None,
     vae: Any = None,
     task: Any = None,
+    controls: Any = None,
 ) -> GenerationResult:
     """Run a plan batch by batch. `task` (Txt2ImgTask by default, or img2img's) decides the start latent, the
-    part of the schedule to sample, masking, and what happens to latents and images afterwards."""
+    part of the schedule to sample, masking, and what happens to latents and images afterwards. `controls` (a
+    generation.controlnet.ControlSet) gives the ControlNet hooks of each pass and their infotext."""
     req = plan.request
     task = task or Txt2ImgTask(req)
     device = model.unet.device
@@ -210,6 +213,7 @@ def run_txt2img(
     extra_params = {
         **task.infotext(),
         "TI hashes": used_embedding_hashes(encoder, conds.embedding_names()) or None,
+        **(controls.infotext() if controls else {}),
         **(infotext_extra or {}),
     }
     discrete = DiscreteSigmas.from_scheduler_config(model.scheduler_config)
@@ -220,6 +224,8 @@ def run_txt2img(
     if hires is not None:
         extra_params = {**hires.infotext(), **extra_params}
     steps = len(sigmas) - 1
+    hooks = controls.hooks(req.size.width, req.size.height, sigmas) if controls else None
+    hires_hooks = controls.hooks(hires.width, hires.height, hires.sigmas, hires=True) if controls and hires else None
     per_batch = steps + (hires.steps if hires is not None else 0)
     result = GenerationResult(
         model_name=model.record.name, model_hash=model.extra.get("sha256"), warnings=list(plan.warnings)
@@ -246,6 +252,7 @@ def run_txt2img(
             prediction=model.identity.prediction,
             time_ids=sdxl_time_ids(model, req.size.width, req.size.height),
             image_cond=task.image_conditioning(model, batch_no, len(seeds)),
+            controls=hooks,
         )
         x = task.start(batch_no, noise, sigmas)
         latest = {"x": x}
@@ -282,6 +289,7 @@ def run_txt2img(
                     lambda info, on_step=on_step: on_step(info, offset=steps),
                     sdxl_time_ids(model, hires.width, hires.height),
                     blank_inpaint_conditioning(model, len(seeds), hires.width, hires.height),
+                    controls=hires_hooks,
                 )
         except StopSampling as stop:
             stopped = stop

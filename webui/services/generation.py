@@ -5,18 +5,25 @@ from __future__ import annotations
 import logging
 from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
 
 from webui import VERSION
 from webui.config.options import OptionsStore
 from webui.core.errors import InvalidRequest, UserError
+from webui.generation.controlnet import ControlSet, check_compatible, prepare_unit, validate_units
 from webui.generation.img2img import Img2ImgTask
-from webui.generation.plan import GenerationPlan, LoraUse, OptionsSnapshot
+from webui.generation.plan import ControlUse, GenerationPlan, LoraUse, OptionsSnapshot
+from webui.generation.preprocessors import Annotators, MissingAnnotator, find_preprocessor
 from webui.generation.request import Img2ImgRequest, Txt2ImgRequest, validate
 from webui.generation.runner import GenerationResult, prompt_encoder_for, run_txt2img
 from webui.generation.samplers.registry import find_sampler, resolve_schedule, split_legacy_name
 from webui.generation.seeds import batch_seeds, resolve_seed
 from webui.jobs.job import JobHandle
 from webui.jobs.worker import JobRunner
+from webui.models.controlnets import ControlNetModels, annotator_folders, controlnet_folders
 from webui.models.manager import ModelManager
 from webui.models.patches import LoraPatcher
 from webui.prompting.extra_networks import lora_refs, parse_extra_networks
@@ -56,6 +63,12 @@ class GenerationService:
         self._models = models
         self._options = options
         self._outputs = outputs_root
+        policy = models.cache.policy
+        # ControlNet models and annotators live here until the model manager owns them (same cache policy).
+        self.controlnets = ControlNetModels(
+            controlnet_folders(models.paths), policy, allow_unsafe_pickle=models.allow_unsafe_pickle
+        )
+        self.annotators = Annotators(annotator_folders(models.paths), device=policy.device)
 
     def plan(self, request: Txt2ImgRequest) -> GenerationPlan:
         """Validate and resolve a request (seeds fixed, sampler found, checkpoint chosen); raise UserError."""
@@ -72,9 +85,11 @@ class GenerationService:
         except UserError as exc:
             problems.append(exc.message)
             sampler, schedule = None, ""
+        problems += self._control_problems(request)
         if problems:
             raise InvalidRequest(problems)
         assert sampler is not None
+        controls = self._controls(request)
         wanted = request.checkpoint or self._options.get("sd_model_checkpoint")
         try:
             record = self._models.find_checkpoint(wanted)
@@ -104,7 +119,53 @@ class GenerationService:
             loras=tuple(loras),
             vae=self._models.resolve_vae(request.vae or self._options.get("sd_vae"), record),
             warnings=tuple(warnings),
+            controls=controls,
         )
+
+    def _control_problems(self, request: Txt2ImgRequest) -> list[str]:
+        """The ControlNet units' problems, a missing annotator weight file ("needs file X") among them."""
+        img2img = isinstance(request, Img2ImgRequest) and bool(request.init_images)
+        problems = validate_units(request.controls, has_init_image=img2img)
+        for unit in request.controls:
+            pre = find_preprocessor(unit.module) if unit.enabled else None
+            problem = self.annotators.problem(pre) if pre is not None else None
+            if problem and problem not in problems:
+                problems.append(problem)
+        return problems
+
+    def _controls(self, request: Txt2ImgRequest) -> tuple[ControlUse, ...]:
+        """The enabled units with their models found (ModelNotFound, 404, lists the installed ones)."""
+        uses: list[ControlUse] = []
+        for index, unit in enumerate(request.controls):
+            if unit.enabled:
+                info = self.controlnets.find(unit.model)
+                if info is not None:
+                    uses.append(ControlUse(index, unit, info))
+        return tuple(uses)
+
+    def _control_set(self, plan: GenerationPlan, stack: ExitStack, unet: Any) -> ControlSet | None:
+        """On the worker: load the units' models (cached as the extension does, 2 by default), check that they
+        fit the checkpoint, and run their preprocessors once for the job."""
+        if not plan.controls:
+            return None
+        req = plan.request
+        fallback = req.init_images[0] if isinstance(req, Img2ImgRequest) and req.init_images else None
+        seed = plan.seeds[0][0] if plan.seeds and plan.seeds[0] else 0
+        loaded: dict[str, Any] = {}
+        units: list[Any] = []
+        for use in plan.controls:
+            key = use.model.record.record_id
+            if key not in loaded:
+                loaded[key] = stack.enter_context(self.controlnets.acquire(use.model))
+                check_compatible(use.model.title, loaded[key].model.config, unet.config, plan.checkpoint.name)
+            units.append(
+                prepare_unit(
+                    use.index, use.unit, loaded[key].model, use.model.title, self.annotators,
+                    req.size.width, req.size.height, fallback_image=fallback, seed=seed,
+                )
+            )  # fmt: skip
+        policy = self.controlnets.cache.policy
+        return ControlSet(units, policy.device, policy.dtype)
 
     def _extra_networks(self, request: Txt2ImgRequest) -> tuple[str, list[LoraUse], list[str]]:
         """Take `<lora:…>` tags out of the prompt and find their files; unknown ones become warnings, as A1111
@@ -153,7 +214,36 @@ class GenerationService:
                 extra = {"VAE hash": vae.sha256[:10] if vae.sha256 else None, "VAE": plan.vae.path.name, **extra}
             vae_model = vae.vae if vae is not None else None
             task = Img2ImgTask(plan.request, model, vae_model) if isinstance(plan.request, Img2ImgRequest) else None
-            return run_txt2img(plan, model, encoder, job, job.emit, self._outputs, extra, vae=vae_model, task=task)
+            controls = self._control_set(plan, stack, model.unet)
+            result = run_txt2img(
+                plan, model, encoder, job, job.emit, self._outputs, extra, vae=vae_model, task=task, controls=controls
+            )
+            if controls:
+                result.detected_maps = controls.detected_maps(plan.request.size.width, plan.request.size.height)
+            return result
+
+    def detect(
+        self, module: str, images: list[Any], resolution: float = -1, threshold_a: float = -1,
+        threshold_b: float = -1,
+    ) -> list[Any]:  # fmt: skip
+        """Run a ControlNet preprocessor on PIL images (the UI's preview, /controlnet/detect) on the worker, so
+        that annotators share the device with generation. Raises UserError for an unknown module or missing
+        weights. Returns PIL images."""
+        pre = find_preprocessor(module)
+        if pre is None:
+            raise UserError(f"Preprocessor '{module}' not found")
+        problem = self.annotators.problem(pre)
+        if problem:
+            raise MissingAnnotator(problem)
+
+        def work(_job: JobHandle) -> list[Any]:
+            return [
+                Image.fromarray(self.annotators.run(pre.name, np.asarray(i.convert("RGB")), resolution,
+                                                    threshold_a, threshold_b))
+                for i in images
+            ]  # fmt: skip
+
+        return self._jobs.submit(work, name="controlnet-detect").result()
 
     def run_sync(self, request: Txt2ImgRequest, timeout: float | None = None) -> GenerationResult:
         return self.submit(request).result(timeout)

@@ -1,0 +1,82 @@
+"""The sd-webui-controlnet extension's own routes (at the server root, as the extension registers them):
+GET /controlnet/version, /controlnet/model_list, /controlnet/module_list, /controlnet/settings and
+POST /controlnet/detect."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, HTTPException
+
+from webui.api.convert import decode_input_image
+from webui.api.router import AppDep
+from webui.api.schemas import ControlNetDetectRequest, ControlNetDetectResponse
+from webui.core.errors import UserError
+from webui.generation.preprocessors import PREPROCESSORS, find_preprocessor
+from webui.images.saving import encode_png_base64
+
+API_VERSION = 3  # the extension's external_code.get_api_version()
+UNIT_COUNT = 3  # the extension's control_net_unit_count default
+
+
+def version() -> dict[str, int]:
+    return {"version": API_VERSION}
+
+
+def model_list(app: AppDep, update: bool = True) -> dict[str, list[str]]:
+    """The "name [hash]" of every ControlNet model (rescanned on every call; `update` is accepted for the client)."""
+    return {"model_list": app.generation.controlnets.titles()}
+
+
+def module_list(app: AppDep, alias_names: bool = False) -> dict[str, Any]:
+    """Preprocessor names (or UI labels with alias_names=true) and their sliders; `available` and `needs` are
+    ours: whether the weight files are on disk, and which are missing."""
+    annotators = app.generation.annotators
+    names = [p.label if alias_names else p.name for p in PREPROCESSORS]
+    detail = {
+        (p.label if alias_names else p.name): {
+            "model_free": False,
+            "sliders": [s.api_json() for s in p.sliders()],
+            "available": not annotators.missing(p),
+            "needs": [f.filename for f in annotators.missing(p)],
+        }
+        for p in PREPROCESSORS
+    }
+    return {"module_list": names, "module_detail": detail}
+
+
+def settings() -> dict[str, int]:
+    return {"control_net_unit_count": UNIT_COUNT}
+
+
+def detect(body: ControlNetDetectRequest, app: AppDep) -> ControlNetDetectResponse:
+    """Matches the extension: 422 "Module not available" for an unknown preprocessor, "No image selected"
+    without images; otherwise one detected map (base64 PNG) per input image."""
+    pre = find_preprocessor(body.controlnet_module)
+    if pre is None:
+        raise HTTPException(status_code=422, detail="Module not available")
+    sources = body.controlnet_input_images or body.controlnet_images
+    if not sources:
+        raise HTTPException(status_code=422, detail="No image selected")
+    images = [decode_input_image(data, "controlnet_input_images") for data in sources]
+    try:
+        maps = app.generation.detect(
+            pre.name,
+            images,
+            body.controlnet_processor_res,
+            body.controlnet_threshold_a,
+            body.controlnet_threshold_b,
+        )
+    except UserError as exc:
+        raise HTTPException(status_code=exc.status_code, detail=exc.message) from None
+    return ControlNetDetectResponse(images=[encode_png_base64(m, None) for m in maps], info="Success")
+
+
+def build_router() -> APIRouter:
+    router = APIRouter(prefix="/controlnet", tags=["controlnet"])
+    router.add_api_route("/version", version, methods=["GET"])
+    router.add_api_route("/model_list", model_list, methods=["GET"])
+    router.add_api_route("/module_list", module_list, methods=["GET"])
+    router.add_api_route("/settings", settings, methods=["GET"])
+    router.add_api_route("/detect", detect, methods=["POST"], response_model=ControlNetDetectResponse)
+    return router

@@ -1,0 +1,418 @@
+"""ControlNet units as the sd-webui-controlnet extension (1.1.45x) runs them, inside our own sampling loop.
+
+A unit's input image goes through its preprocessor (at the processor resolution, or the "pixel perfect" one),
+the detected map is resized to the generation size by the unit's resize mode, and a ControlHook runs the
+ControlNetModel on every UNet call while the step is inside [guidance start, guidance end]. Residuals are scaled by
+the weight, or by the extension's "soft injection" weights (weight · 0.825^(12-i)) for "My prompt is more
+important" and "ControlNet is more important"; the latter also applies them to the conditional rows only.
+Several units add their residuals (CfgDenoiser sums them).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+from PIL import Image
+
+from webui.core.errors import UserError
+from webui.generation.denoiser import ControlHook, ControlInput, Residuals
+from webui.generation.preprocessors import Annotators, Preprocessor, find_preprocessor, hwc3
+
+CONTROL_MODES = ("Balanced", "My prompt is more important", "ControlNet is more important")
+RESIZE_MODES = ("Just Resize", "Crop and Resize", "Resize and Fill")
+HR_OPTIONS = ("Both", "Low res only", "High res only")
+# Matches the extension's ResizeMode aliases (old labels) and its int helper (3 = "Just resize (latent upscale)").
+RESIZE_MODE_ALIASES = {
+    "Inner Fit (Scale to Fit)": "Crop and Resize",
+    "Scale to Fit (Inner Fit)": "Crop and Resize",
+    "Outer Fit (Shrink to Fit)": "Resize and Fill",
+    "Envelope (Outer Fit)": "Resize and Fill",
+}
+SOFT_BASE = 0.825  # the extension's soft-injection decay per ControlNet block
+HIRES_SOFT_MODULES = ("canny", "mlsd")  # the extension forces soft injection for these in the hires pass
+MAX_UNITS = 10  # the extension's "Multi-ControlNet: ControlNet unit number" slider maximum
+
+
+@dataclass(frozen=True)
+class ControlUnit:
+    """One ControlNet unit, with the extension's field names and API defaults. `image`/`mask` are PIL images;
+    without an image, img2img uses its (first) init image. processor_res/threshold_a/threshold_b of -1 (or out of
+    the preprocessor's slider range) mean the preprocessor's defaults."""
+
+    enabled: bool = False
+    module: str = "none"
+    model: str = "None"
+    weight: float = 1.0
+    image: Any = None
+    mask: Any = None
+    resize_mode: str = "Crop and Resize"
+    low_vram: bool = False
+    processor_res: float = -1
+    threshold_a: float = -1
+    threshold_b: float = -1
+    guidance_start: float = 0.0
+    guidance_end: float = 1.0
+    pixel_perfect: bool = False
+    control_mode: str = "Balanced"
+    hr_option: str = "Both"
+    save_detected_map: bool = True
+
+
+def control_mode_name(value: Any) -> str:
+    """An int 0-2 or a name → the mode's name (webuiapi and older clients send ints)."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < len(CONTROL_MODES):
+        return CONTROL_MODES[value]
+    return str(value)
+
+
+def resize_mode_name(value: Any) -> str:
+    """An int 0-3 (the extension's helper: 3 = Just Resize), an old label or a name → the mode's name."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return RESIZE_MODES[value] if 0 <= value < len(RESIZE_MODES) else RESIZE_MODES[0]
+    text = str(value)
+    return RESIZE_MODE_ALIASES.get(text, text)
+
+
+def validate_units(units: tuple[ControlUnit, ...], *, has_init_image: bool = False) -> list[str]:
+    """Every problem with the enabled units, as messages a user understands."""
+    problems: list[str] = []
+    if len(units) > MAX_UNITS:
+        problems.append(f"At most {MAX_UNITS} ControlNet units are supported (got {len(units)})")
+    for index, unit in enumerate(units):
+        if not unit.enabled:
+            continue
+        name = f"ControlNet unit {index}"
+        if find_preprocessor(unit.module) is None:
+            problems.append(f"{name}: preprocessor (module) '{unit.module}' not found")
+        if not 0 <= unit.weight <= 2:
+            problems.append(f"{name}: weight must be between 0 and 2 (got {unit.weight})")
+        for label, value in (("guidance start", unit.guidance_start), ("guidance end", unit.guidance_end)):
+            if not 0 <= value <= 1:
+                problems.append(f"{name}: {label} must be between 0 and 1 (got {value})")
+        if unit.guidance_start > unit.guidance_end:
+            problems.append(
+                f"{name}: guidance start ({unit.guidance_start}) is after guidance end ({unit.guidance_end})"
+            )
+        for label, value, choices in (
+            ("control mode", unit.control_mode, CONTROL_MODES),
+            ("resize mode", unit.resize_mode, RESIZE_MODES),
+            ("hires fix option", unit.hr_option, HR_OPTIONS),
+        ):
+            if value not in choices:
+                problems.append(f"{name}: {label} must be one of {', '.join(choices)} (got {value!r})")
+        if unit.image is None and not has_init_image:
+            problems.append(f"{name} is enabled but has no input image")
+        elif unit.image is not None and getattr(unit.image, "size", None) is None:
+            problems.append(f"{name}: the input image is not an image")
+        if unit.model in ("", "None", "none"):
+            problems.append(f"{name}: choose a ControlNet model")
+    return problems
+
+
+# -- control maps -----------------------------------------------------------------------------------------------
+def pixel_perfect_resolution(image: np.ndarray, width: int, height: int, resize_mode: str) -> int:
+    """Matches the extension: the preprocessor resolution that lands one map pixel on one output pixel."""
+    raw_h, raw_w = image.shape[:2]
+    k0, k1 = height / raw_h, width / raw_w
+    k = min(k0, k1) if resize_mode == "Resize and Fill" else max(k0, k1)
+    return int(np.round(k * min(raw_h, raw_w)))
+
+
+def _nake_nms(x: np.ndarray) -> np.ndarray:
+    kernels = (
+        np.array([[0, 0, 0], [1, 1, 1], [0, 0, 0]], np.uint8),
+        np.array([[0, 1, 0], [0, 1, 0], [0, 1, 0]], np.uint8),
+        np.array([[1, 0, 0], [0, 1, 0], [0, 0, 1]], np.uint8),
+        np.array([[0, 0, 1], [0, 1, 0], [1, 0, 0]], np.uint8),
+    )
+    y = np.zeros_like(x)
+    for kernel in kernels:
+        np.putmask(y, cv2.dilate(x, kernel=kernel) == x, x)
+    return y
+
+
+def high_quality_resize(x: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """The extension's control-map resize: nearest for few-colour maps (segmentation), area down, cubic up;
+    binary maps (edges, scribbles) are re-binarised with Otsu after resizing (one-pixel edges after a
+    non-maximum suppression). The extension also thins one-pixel edges (lvmin_thin); we do not."""
+    w, h = size
+    if x.shape[0] == h and x.shape[1] == w:
+        return x
+    smaller = w * h < x.shape[0] * x.shape[1]
+    colors = np.unique(x.reshape(-1, x.shape[2]), axis=0).shape[0]
+    binary = one_pixel_edge = False
+    if colors == 2:
+        binary = bool(x.min() < 16 and x.max() > 240)
+        if binary:
+            opened = cv2.dilate(cv2.erode(x, np.ones((3, 3), np.uint8)), np.ones((3, 3), np.uint8))
+            one_pixel_edge = np.where(opened < x)[0].shape[0] * 2 > np.where(x > 127)[0].shape[0]
+    if 2 < colors < 200:
+        interpolation = cv2.INTER_NEAREST
+    elif smaller:
+        interpolation = cv2.INTER_AREA
+    else:
+        interpolation = cv2.INTER_CUBIC
+    y = cv2.resize(x, (w, h), interpolation=interpolation)
+    if binary:
+        y = np.mean(y.astype(np.float32), axis=2).clip(0, 255).astype(np.uint8)
+        if one_pixel_edge:
+            y = _nake_nms(y)
+        _, y = cv2.threshold(y, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+        y = np.stack([y] * 3, axis=2)
+    return y
+
+
+def fit_map(detected: np.ndarray, resize_mode: str, width: int, height: int) -> np.ndarray:
+    """The detected map at the generation size (the extension's detectmap_proc for its three resize modes)."""
+    detected = hwc3(detected)
+    if resize_mode == "Just Resize":
+        return np.ascontiguousarray(high_quality_resize(detected, (width, height)))
+    old_h, old_w = detected.shape[:2]
+    k0, k1 = height / old_h, width / old_w
+    if resize_mode == "Resize and Fill":
+        k = min(k0, k1)
+        borders = np.concatenate([detected[0, :], detected[-1, :], detected[:, 0], detected[:, -1]], axis=0)
+        background = np.tile(np.median(borders, axis=0).astype(np.uint8)[None, None], [height, width, 1])
+        inner = high_quality_resize(detected, (int(np.round(old_w * k)), int(np.round(old_h * k))))
+        new_h, new_w = inner.shape[:2]
+        top, left = max(0, (height - new_h) // 2), max(0, (width - new_w) // 2)
+        background[top : top + new_h, left : left + new_w] = inner[: height - top, : width - left]
+        return np.ascontiguousarray(background)
+    k = max(k0, k1)
+    outer = high_quality_resize(detected, (int(np.round(old_w * k)), int(np.round(old_h * k))))
+    top, left = max(0, (outer.shape[0] - height) // 2), max(0, (outer.shape[1] - width) // 2)
+    return np.ascontiguousarray(outer[top : top + height, left : left + width])
+
+
+def map_tensor(detected: np.ndarray, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """(1, 3, h, w) in [0, 1], the ControlNet's conditioning image."""
+    return torch.from_numpy(detected.astype(np.float32) / 255.0).permute(2, 0, 1)[None].to(device, dtype)
+
+
+# -- the hook ---------------------------------------------------------------------------------------------------
+def soft_scales(count: int) -> list[float]:
+    """Matches the extension: 0.825^(12-i) for the 13 SD1.5 residuals, truncated for SDXL's 10 (and our tiny
+    model's 7); the middle block is the last."""
+    scales = [SOFT_BASE ** float(12 - i) for i in range(13)]
+    return scales[:count] if count <= 13 else [SOFT_BASE ** float(count - 1 - i) for i in range(count)]
+
+
+def step_index(sigma: torch.Tensor | float, sigmas: torch.Tensor | list[float]) -> int:
+    """The sampler step a model call belongs to: the last step whose starting sigma is ≥ the call's sigma (so a
+    second-order sampler's intermediate evaluations count as their step)."""
+    value = float(sigma.reshape(-1)[0]) if isinstance(sigma, torch.Tensor) else float(sigma)
+    starts = sigmas[:-1].tolist() if isinstance(sigmas, torch.Tensor) else sigmas[:-1]
+    index = sum(1 for start in starts if start >= value * (1 - 1e-5)) - 1
+    return min(max(index, 0), max(len(starts) - 1, 0))
+
+
+class ControlNetHook:
+    """One unit in one sampling pass: a ControlHook for CfgDenoiser."""
+
+    def __init__(
+        self,
+        model: Any,
+        hint: torch.Tensor,
+        unit: ControlUnit,
+        sigmas: torch.Tensor,
+        *,
+        force_soft: bool = False,
+        low_vram: bool = False,
+    ) -> None:
+        self.model = model
+        self.hint = hint
+        self.weight = float(unit.weight)
+        self.start, self.end = float(unit.guidance_start), float(unit.guidance_end)
+        self.soft = force_soft or unit.control_mode != CONTROL_MODES[0]
+        self.cond_only = unit.control_mode == CONTROL_MODES[2]
+        self.sigmas = [float(s) for s in sigmas.detach().float().cpu()]
+        self.low_vram = low_vram
+        self._hints: dict[tuple[int, torch.device, torch.dtype], torch.Tensor] = {}
+
+    def active(self, sigma: torch.Tensor) -> bool:
+        """Matches the extension's guidance schedule: step/steps within [start, end]. Unlike it, an end of 0 means
+        no step at all (the extension still runs the first step)."""
+        if self.weight == 0 or self.end <= 0:
+            return False
+        steps = max(len(self.sigmas) - 1, 1)
+        percent = step_index(sigma, self.sigmas) / steps
+        return self.start <= percent <= self.end
+
+    def __call__(self, control: ControlInput) -> Residuals | None:
+        if not self.active(control.sigma):
+            return None
+        rows = torch.arange(control.model_in.shape[0])
+        if self.cond_only:
+            rows = rows[~control.uncond_rows.cpu()]
+            if len(rows) == 0:
+                return None
+        down, mid = self._forward(control, rows)
+        scales = soft_scales(len(down) + 1) if self.soft else [1.0] * (len(down) + 1)
+        down = [d * (self.weight * s) for d, s in zip(down, scales[:-1], strict=True)]
+        mid = mid * (self.weight * scales[-1])
+        if len(rows) == control.model_in.shape[0]:
+            return down, mid
+        return [self._scatter(d, rows, control) for d in down], self._scatter(mid, rows, control)
+
+    @staticmethod
+    def _scatter(values: torch.Tensor, rows: torch.Tensor, control: ControlInput) -> torch.Tensor:
+        full = values.new_zeros((control.model_in.shape[0], *values.shape[1:]))
+        full[rows.to(values.device)] = values
+        return full
+
+    def _forward(self, control: ControlInput, rows: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
+        device = control.model_in.device
+        dtype = self.model.dtype
+        if self.low_vram and device.type != "cpu":
+            self.model.to(device)
+        everything = len(rows) == control.model_in.shape[0]
+        select = rows.to(device)
+
+        def pick(tensor: torch.Tensor) -> torch.Tensor:
+            tensor = tensor.to(device)
+            return (tensor if everything else tensor.index_select(0, select)).to(dtype)
+
+        added = None if control.added_cond is None else {k: pick(v) for k, v in control.added_cond.items()}
+        key = (len(rows), device, dtype)
+        if key not in self._hints:
+            self._hints[key] = self.hint.to(device, dtype).expand(len(rows), -1, -1, -1)
+        try:
+            down, mid = self.model(
+                pick(control.model_in),
+                control.timestep.to(device) if everything else control.timestep.to(device).index_select(0, select),
+                encoder_hidden_states=pick(control.context),
+                controlnet_cond=self._hints[key],
+                conditioning_scale=1.0,
+                added_cond_kwargs=added,
+                return_dict=False,
+            )
+        finally:
+            if self.low_vram and device.type != "cpu":
+                self.model.to("cpu")
+        out_dtype = control.model_in.dtype
+        return [d.to(out_dtype) for d in down], mid.to(out_dtype)
+
+
+# -- a job's units ----------------------------------------------------------------------------------------------
+def _family_label(config: Any) -> str:
+    if config.addition_embed_type == "text_time":
+        return "SDXL"
+    return {768: "SD 1.x", 1024: "SD 2.x"}.get(config.cross_attention_dim, f"{config.cross_attention_dim}-wide")
+
+
+def check_compatible(title: str, controlnet_config: Any, unet_config: Any, checkpoint: str) -> None:
+    """A ControlNet made for another model family (SD1.5 vs SDXL vs SD2) fails deep inside the UNet; say so."""
+
+    def shape(config: Any) -> tuple[Any, ...]:
+        return (tuple(config.block_out_channels), config.cross_attention_dim, config.addition_embed_type)
+
+    if shape(controlnet_config) != shape(unet_config):
+        raise UserError(
+            f"ControlNet model '{title}' is made for {_family_label(controlnet_config)} models, but checkpoint "
+            f"'{checkpoint}' is {_family_label(unet_config)}; choose a ControlNet for this checkpoint's family"
+        )
+
+
+@dataclass
+class PreparedUnit:
+    """An enabled unit with its model loaded and its preprocessor run (once per job)."""
+
+    index: int  # position among all of the request's units: infotext "ControlNet {index}"
+    unit: ControlUnit
+    preprocessor: Preprocessor
+    model: Any  # ControlNetModel on the device
+    title: str  # "name [hash]"
+    params: tuple[int, float, float]  # processor_res, threshold_a, threshold_b after the bound check
+    detected: np.ndarray  # the preprocessor's output before fitting to the generation size
+    maps: dict[tuple[int, int], np.ndarray] = field(default_factory=dict)
+
+    def map_at(self, width: int, height: int) -> np.ndarray:
+        key = (width, height)
+        if key not in self.maps:
+            self.maps[key] = fit_map(self.detected, self.unit.resize_mode, width, height)
+        return self.maps[key]
+
+
+def prepare_unit(
+    index: int,
+    unit: ControlUnit,
+    model: Any,
+    title: str,
+    annotators: Annotators,
+    width: int,
+    height: int,
+    *,
+    fallback_image: Any = None,
+    seed: int = 0,
+) -> PreparedUnit:
+    """Run a unit's preprocessor on its image (or the img2img image), at the pixel-perfect resolution if asked."""
+    preprocessor = find_preprocessor(unit.module)
+    if preprocessor is None:
+        raise ValueError(f"unknown preprocessor {unit.module!r}")  # validated before the job was queued
+    source = unit.image if unit.image is not None else fallback_image
+    image = hwc3(np.asarray(source.convert("RGBA") if source.mode in ("RGBA", "LA", "P") else source.convert("RGB")))
+    res, a, b = preprocessor.resolve(unit.processor_res, unit.threshold_a, unit.threshold_b)
+    run_res = pixel_perfect_resolution(image, width, height, unit.resize_mode) if unit.pixel_perfect else res
+    detected = annotators.run(preprocessor.name, image, run_res, a, b, seed=seed)
+    return PreparedUnit(index, unit, preprocessor, model, title, (res, a, b), detected)
+
+
+def _number(value: float) -> str:
+    return str(float(value))
+
+
+def unit_infotext(prepared: PreparedUnit) -> str:
+    """Matches the extension's ControlNetUnit.serialize: its 11 infotext fields, str() of each value."""
+    unit, (res, a, b) = prepared.unit, prepared.params
+    fields = {
+        "Module": unit.module,
+        "Model": prepared.title,
+        "Weight": _number(unit.weight),
+        "Resize Mode": unit.resize_mode,
+        "Processor Res": str(res),
+        "Threshold A": _number(a),
+        "Threshold B": _number(b),
+        "Guidance Start": _number(unit.guidance_start),
+        "Guidance End": _number(unit.guidance_end),
+        "Pixel Perfect": str(unit.pixel_perfect),
+        "Control Mode": unit.control_mode,
+    }
+    return ", ".join(f"{key}: {value}" for key, value in fields.items())
+
+
+@dataclass
+class ControlSet:
+    """The prepared units of a job: hooks for each sampling pass, infotext entries and the detected maps."""
+
+    units: list[PreparedUnit]
+    device: torch.device
+    dtype: torch.dtype
+    low_vram: bool = False
+
+    def __bool__(self) -> bool:
+        return bool(self.units)
+
+    def hooks(self, width: int, height: int, sigmas: torch.Tensor, *, hires: bool = False) -> list[ControlHook]:
+        hooks: list[ControlHook] = []
+        for prepared in self.units:
+            unit = prepared.unit
+            if (hires and unit.hr_option == "Low res only") or (not hires and unit.hr_option == "High res only"):
+                continue
+            hint = map_tensor(prepared.map_at(width, height), self.device, self.dtype)
+            force_soft = hires and any(m in prepared.preprocessor.name for m in HIRES_SOFT_MODULES)
+            low_vram = self.low_vram or unit.low_vram
+            if not low_vram:
+                prepared.model.to(self.device)  # a low-VRAM use of the same model may have left it on the CPU
+            hooks.append(ControlNetHook(prepared.model, hint, unit, sigmas, force_soft=force_soft, low_vram=low_vram))
+        return hooks
+
+    def infotext(self) -> dict[str, object]:
+        return {f"ControlNet {p.index}": unit_infotext(p) for p in self.units}
+
+    def detected_maps(self, width: int, height: int) -> list[Image.Image]:
+        """The maps the units used, for the API response and the UI preview (units with save_detected_map)."""
+        return [Image.fromarray(p.map_at(width, height)) for p in self.units if p.unit.save_detected_map]

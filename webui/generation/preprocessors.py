@@ -1,0 +1,443 @@
+"""ControlNet preprocessors ("annotators") under the sd-webui-controlnet extension's names.
+
+The model-free ones are our own OpenCV code, written from the extension's behaviour (canny, invert, shuffle,
+tile_resample, lineart_standard, threshold, blur_gaussian, scribble_xdog, recolor_*). The others run
+``controlnet_aux`` detectors whose weight files must be on disk: under ``models/ControlNet/annotators`` (flat, or
+in the extension's ``downloads/<folder>/`` layout) or in the extension's own ``annotator/downloads``. Nothing is
+downloaded here; a missing file is reported as "needs file X" before a job is queued.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from webui.core.errors import UserError
+
+log = logging.getLogger(__name__)
+
+ANNOTATOR_REPO = "lllyasviel/Annotators"
+
+
+class MissingAnnotator(UserError):
+    """A preprocessor's weight file is not on disk (offline: nothing is downloaded)."""
+
+    status_code = 422
+
+
+@dataclass(frozen=True)
+class Slider:
+    """One of a preprocessor's sliders as the extension describes it (its /controlnet/module_list "sliders")."""
+
+    name: str
+    value: float
+    minimum: float
+    maximum: float
+    step: float = 1.0
+    visible: bool = True
+
+    def clamp(self, value: float) -> float:
+        """Matches the extension: a value outside the slider's range (-1 = "default") becomes the default."""
+        return self.value if value < self.minimum or value > self.maximum else value
+
+    def api_json(self) -> dict[str, Any]:
+        return {"name": self.name, "value": self.value, "min": self.minimum, "max": self.maximum, "step": self.step}
+
+
+@dataclass(frozen=True)
+class WeightFile:
+    """A weight file a preprocessor needs. `folder` is the extension's annotator/downloads/<folder>. Size and
+    sha256 are filled in where they were measured; None means "not verified" (presence is still checked)."""
+
+    filename: str
+    folder: str
+    repo: str = ANNOTATOR_REPO
+    size: int | None = None
+    sha256: str | None = None
+
+    @property
+    def url(self) -> str:
+        return f"https://huggingface.co/{self.repo}/resolve/main/{self.filename}"
+
+
+@dataclass(frozen=True)
+class PreprocessInput:
+    image: np.ndarray  # (h, w, 3) uint8 RGB
+    resolution: int
+    threshold_a: float
+    threshold_b: float
+    weights: dict[str, Path]  # file name → where it was found
+    seed: int = 0
+
+
+Runner = Callable[[PreprocessInput, "Annotators"], np.ndarray]
+
+RESOLUTION = Slider("Resolution", 512, 64, 2048, 8)
+NO_RESOLUTION = Slider("Resolution", 512, 64, 2048, 8, visible=False)
+HIDDEN = Slider("", 0.5, 0.0, 1.0, 0.01, visible=False)
+
+
+@dataclass(frozen=True)
+class Preprocessor:
+    name: str  # the extension's internal name (what the API's module_list gives)
+    label: str  # what its UI shows (module_list?alias_names=true); both are accepted as `module`
+    run: Runner
+    resolution: Slider = RESOLUTION
+    slider_1: Slider = HIDDEN
+    slider_2: Slider = HIDDEN
+    files: tuple[WeightFile, ...] = ()
+
+    def sliders(self) -> list[Slider]:
+        return [s for s in (self.resolution, self.slider_1, self.slider_2) if s.visible]
+
+    def resolve(self, resolution: float, threshold_a: float, threshold_b: float) -> tuple[int, float, float]:
+        """(processor_res, threshold_a, threshold_b) after the extension's bound check (-1 = default)."""
+        return (
+            int(self.resolution.clamp(resolution)),
+            float(self.slider_1.clamp(threshold_a)),
+            float(self.slider_2.clamp(threshold_b)),
+        )
+
+
+# -- image helpers (the extension's annotator/util.py behaviour) -----------------------------------------------
+def hwc3(x: np.ndarray) -> np.ndarray:
+    """Gray → RGB, RGBA → RGB over white, as the extension's HWC3."""
+    if x.dtype != np.uint8:
+        x = x.clip(0, 255).astype(np.uint8)
+    if x.ndim == 2:
+        x = x[:, :, None]
+    channels = x.shape[2]
+    if channels == 3:
+        return x
+    if channels == 1:
+        return np.concatenate([x, x, x], axis=2)
+    color, alpha = x[:, :, :3].astype(np.float32), x[:, :, 3:4].astype(np.float32) / 255.0
+    return (color * alpha + 255.0 * (1.0 - alpha)).clip(0, 255).astype(np.uint8)
+
+
+def _pad64(x: int) -> int:
+    return int(np.ceil(float(x) / 64.0) * 64 - x)
+
+
+def resize_with_pad(image: np.ndarray, resolution: int) -> tuple[np.ndarray, Callable[[np.ndarray], np.ndarray]]:
+    """Short side to `resolution` (cubic up, area down), edge-padded to multiples of 64; returns the padded image
+    and a function that crops a result back (the extension's resize_image_with_pad)."""
+    img = hwc3(image)
+    h_raw, w_raw = img.shape[:2]
+    k = float(resolution) / float(min(h_raw, w_raw))
+    interpolation = cv2.INTER_CUBIC if k > 1 else cv2.INTER_AREA
+    h, w = int(np.round(h_raw * k)), int(np.round(w_raw * k))
+    img = cv2.resize(img, (w, h), interpolation=interpolation)
+    padded = np.pad(img, [[0, _pad64(h)], [0, _pad64(w)], [0, 0]], mode="edge")
+    return np.ascontiguousarray(padded), lambda x: np.ascontiguousarray(x[:h, :w])
+
+
+def _noise_disk(rng: np.random.Generator, h: int, w: int, f: int) -> np.ndarray:
+    noise = rng.uniform(0, 1, size=(h // f + 2, w // f + 2))
+    noise = cv2.resize(noise, (w + 2 * f, h + 2 * f), interpolation=cv2.INTER_CUBIC)[f : f + h, f : f + w]
+    noise = noise - noise.min()
+    return (noise / max(float(noise.max()), 1e-12))[:, :, None]
+
+
+# -- model-free preprocessors -----------------------------------------------------------------------------------
+def _none(inp: PreprocessInput, _: Annotators) -> np.ndarray:
+    return hwc3(inp.image)
+
+
+def _invert(inp: PreprocessInput, _: Annotators) -> np.ndarray:
+    return 255 - hwc3(inp.image)
+
+
+def _canny(inp: PreprocessInput, _: Annotators) -> np.ndarray:
+    img, unpad = resize_with_pad(inp.image, inp.resolution)
+    return unpad(cv2.Canny(img, int(inp.threshold_a), int(inp.threshold_b)))
+
+
+def _threshold(inp: PreprocessInput, _: Annotators) -> np.ndarray:
+    img, unpad = resize_with_pad(inp.image, inp.resolution)
+    result = np.zeros(img.shape[:2], np.uint8)
+    result[np.min(img, axis=2) > inp.threshold_a] = 255
+    return unpad(result)
+
+
+def _blur_gaussian(inp: PreprocessInput, _: Annotators) -> np.ndarray:
+    img, unpad = resize_with_pad(inp.image, inp.resolution)
+    return cv2.GaussianBlur(unpad(img), (0, 0), float(inp.threshold_a))
+
+
+def _scribble_xdog(inp: PreprocessInput, _: Annotators) -> np.ndarray:
+    img, unpad = resize_with_pad(inp.image, inp.resolution)
+    g1 = cv2.GaussianBlur(img.astype(np.float32), (0, 0), 0.5)
+    g2 = cv2.GaussianBlur(img.astype(np.float32), (0, 0), 5.0)
+    dog = (255 - np.min(g2 - g1, axis=2)).clip(0, 255).astype(np.uint8)
+    result = np.zeros(img.shape[:2], np.uint8)
+    result[2 * (255 - dog) > inp.threshold_a] = 255  # uint8 arithmetic (wraps), as the extension computes it
+    return unpad(result)
+
+
+def _shuffle(inp: PreprocessInput, _: Annotators) -> np.ndarray:
+    """Content shuffle with a random flow field; seeded by the job's seed (the extension uses the global RNG)."""
+    img, unpad = resize_with_pad(inp.image, inp.resolution)
+    img = unpad(img)
+    h, w = img.shape[:2]
+    rng = np.random.default_rng(inp.seed)
+    flow = np.concatenate([_noise_disk(rng, h, w, 256) * (w - 1), _noise_disk(rng, h, w, 256) * (h - 1)], axis=2)
+    return cv2.remap(img, flow.astype(np.float32), None, cv2.INTER_LINEAR)
+
+
+def _tile_resample(inp: PreprocessInput, _: Annotators) -> np.ndarray:
+    img = hwc3(inp.image)
+    if inp.threshold_a < 1.1:
+        return img
+    h, w = int(img.shape[0] / inp.threshold_a), int(img.shape[1] / inp.threshold_a)
+    return cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA)
+
+
+def _lineart_standard(inp: PreprocessInput, _: Annotators) -> np.ndarray:
+    img, unpad = resize_with_pad(inp.image, inp.resolution)
+    x = img.astype(np.float32)
+    intensity = np.min(cv2.GaussianBlur(x, (0, 0), 6.0) - x, axis=2).clip(0, 255)
+    strong = intensity[intensity > 8]
+    intensity /= max(16.0, float(np.median(strong)) if strong.size else 0.0)
+    return unpad((intensity * 127).clip(0, 255).astype(np.uint8))
+
+
+def _recolor(code: int, channel: int) -> Runner:
+    def run(inp: PreprocessInput, _: Annotators) -> np.ndarray:
+        value = cv2.cvtColor(hwc3(inp.image), code)[:, :, channel].astype(np.float32) / 255.0
+        result = ((value**inp.threshold_a) * 255.0).clip(0, 255).astype(np.uint8)
+        return cv2.cvtColor(result, cv2.COLOR_GRAY2RGB)
+
+    return run
+
+
+# -- controlnet_aux detectors (need weight files) --------------------------------------------------------------
+def _detector(
+    key: str, module: str, cls_name: str, load_kwargs: dict[str, str], call_kwargs: Callable[[PreprocessInput], dict]
+) -> Runner:
+    """A runner that loads `controlnet_aux.<module>.<cls_name>` from the found files (cached in Annotators) and
+    calls it on the padded image at its own size, cropping the pad afterwards, as the extension does."""
+
+    def run(inp: PreprocessInput, annotators: Annotators) -> np.ndarray:
+        def load() -> Any:
+            import importlib
+            import warnings
+
+            with warnings.catch_warnings():  # controlnet_aux imports every detector, with deprecation noise
+                warnings.simplefilter("ignore")
+                cls = getattr(importlib.import_module(f"controlnet_aux.{module}"), cls_name)
+            paths = {arg: inp.weights[name] for arg, name in load_kwargs.items()}
+            folder = str(next(iter(paths.values())).parent)
+            detector = cls.from_pretrained(folder, **{arg: str(path) for arg, path in paths.items()})
+            moved = detector.to(annotators.device) if hasattr(detector, "to") else None
+            return moved if moved is not None else detector
+
+        detector = annotators.detector(key, load)
+        img, unpad = resize_with_pad(inp.image, inp.resolution)
+        side = min(img.shape[:2])
+        out = detector(img, detect_resolution=side, image_resolution=side, output_type="np", **call_kwargs(inp))
+        out = np.asarray(out)
+        if out.shape[:2] != img.shape[:2]:
+            out = cv2.resize(out, (img.shape[1], img.shape[0]), interpolation=cv2.INTER_LINEAR)
+        return unpad(hwc3(out))
+
+    return run
+
+
+def _no_args(_: PreprocessInput) -> dict:
+    return {}
+
+
+HED = WeightFile("ControlNetHED.pth", "hed")
+PIDINET = WeightFile("table5_pidinet.pth", "pidinet")
+MIDAS = WeightFile("dpt_hybrid-midas-501f0c75.pt", "midas")
+LERES = (WeightFile("res101.pth", "leres"), WeightFile("latest_net_G.pth", "leres"))
+ZOE = WeightFile("ZoeD_M12_N.pt", "zoedepth")
+LINEART = (WeightFile("sk_model.pth", "lineart"), WeightFile("sk_model2.pth", "lineart"))
+LINEART_ANIME = WeightFile("netG.pth", "lineart_anime")
+MLSD = WeightFile("mlsd_large_512_fp32.pth", "mlsd")
+NORMAL_BAE = WeightFile("scannet.pt", "normal_bae")
+OPENPOSE = (
+    WeightFile("body_pose_model.pth", "openpose"),
+    WeightFile("hand_pose_model.pth", "openpose"),
+    WeightFile("facenet.pth", "openpose"),
+)
+_OPENPOSE_LOAD = {"filename": "body_pose_model.pth", "hand_filename": "hand_pose_model.pth",
+                  "face_filename": "facenet.pth"}  # fmt: skip
+_LERES_LOAD = {"filename": "res101.pth", "pix2pix_filename": "latest_net_G.pth"}
+_LINEART_LOAD = {"filename": "sk_model.pth", "coarse_filename": "sk_model2.pth"}
+_REMOVE = (Slider("Remove Near %", 0, 0, 100, 0.1), Slider("Remove Background %", 0, 0, 100, 0.1))
+
+
+def _openpose(body: bool, hand: bool, face: bool) -> Runner:
+    args = {"include_body": body, "include_hand": hand, "include_face": face}
+    return _detector("openpose", "open_pose", "OpenposeDetector", _OPENPOSE_LOAD, lambda _: args)
+
+
+def _hed(**args: Any) -> Runner:
+    return _detector("hed", "hed", "HEDdetector", {"filename": HED.filename}, lambda _: args)
+
+
+def _pidinet(**args: Any) -> Runner:
+    return _detector("pidinet", "pidi", "PidiNetDetector", {"filename": PIDINET.filename}, lambda _: args)
+
+
+def _leres(boost: bool) -> Runner:
+    call = lambda inp: {"thr_a": inp.threshold_a, "thr_b": inp.threshold_b, "boost": boost}  # noqa: E731
+    return _detector("leres", "leres", "LeresDetector", _LERES_LOAD, call)
+
+
+def _lineart(coarse: bool) -> Runner:
+    return _detector("lineart", "lineart", "LineartDetector", _LINEART_LOAD, lambda _: {"coarse": coarse})
+
+
+PREPROCESSORS: tuple[Preprocessor, ...] = (
+    Preprocessor("none", "none", _none, resolution=NO_RESOLUTION),
+    Preprocessor("invert", "invert (from white bg & black line)", _invert, resolution=NO_RESOLUTION),
+    Preprocessor(
+        "canny", "canny", _canny,
+        slider_1=Slider("Canny Low Threshold", 100, 1, 255), slider_2=Slider("Canny High Threshold", 200, 1, 255),
+    ),
+    Preprocessor("shuffle", "shuffle", _shuffle),
+    Preprocessor(
+        "tile_resample", "tile_resample", _tile_resample, resolution=NO_RESOLUTION,
+        slider_1=Slider("Down Sampling Rate", 1.0, 1.0, 8.0, 0.01),
+    ),
+    Preprocessor("lineart_standard", "lineart_standard (from white bg & black line)", _lineart_standard),
+    Preprocessor("threshold", "threshold", _threshold, slider_1=Slider("Binarization Threshold", 127, 0, 255)),
+    Preprocessor("blur_gaussian", "blur_gaussian", _blur_gaussian, slider_1=Slider("Sigma", 9.0, 0.01, 64.0, 0.01)),
+    Preprocessor("scribble_xdog", "scribble_xdog", _scribble_xdog, slider_1=Slider("XDoG Threshold", 32, 1, 64)),
+    Preprocessor(
+        "recolor_luminance", "recolor_luminance", _recolor(cv2.COLOR_BGR2LAB, 0), resolution=NO_RESOLUTION,
+        slider_1=Slider("Gamma Correction", 1.0, 0.1, 2.0, 0.001),
+    ),
+    Preprocessor(
+        "recolor_intensity", "recolor_intensity", _recolor(cv2.COLOR_BGR2HSV, 2), resolution=NO_RESOLUTION,
+        slider_1=Slider("Gamma Correction", 1.0, 0.1, 2.0, 0.001),
+    ),
+    Preprocessor("hed", "softedge_hed", _hed(safe=False), files=(HED,)),
+    Preprocessor("hed_safe", "softedge_hedsafe", _hed(safe=True), files=(HED,)),
+    Preprocessor("scribble_hed", "scribble_hed", _hed(scribble=True), files=(HED,)),
+    Preprocessor("pidinet", "softedge_pidinet", _pidinet(safe=False), files=(PIDINET,)),
+    Preprocessor("pidinet_safe", "softedge_pidisafe", _pidinet(safe=True), files=(PIDINET,)),
+    Preprocessor("scribble_pidinet", "scribble_pidinet", _pidinet(scribble=True), files=(PIDINET,)),
+    Preprocessor(
+        "depth", "depth_midas",
+        _detector("midas", "midas", "MidasDetector", {"filename": MIDAS.filename}, _no_args), files=(MIDAS,),
+    ),
+    Preprocessor("depth_leres", "depth_leres", _leres(False), slider_1=_REMOVE[0], slider_2=_REMOVE[1], files=LERES),
+    Preprocessor(
+        "depth_leres++", "depth_leres++", _leres(True), slider_1=_REMOVE[0], slider_2=_REMOVE[1], files=LERES
+    ),
+    Preprocessor(
+        "depth_zoe", "depth_zoe",
+        _detector("zoe", "zoe", "ZoeDetector", {"filename": ZOE.filename}, _no_args), files=(ZOE,),
+    ),
+    Preprocessor("normal_bae", "normal_bae", _detector(
+        "normal_bae", "normalbae", "NormalBaeDetector", {"filename": NORMAL_BAE.filename}, _no_args
+    ), files=(NORMAL_BAE,)),
+    Preprocessor("lineart", "lineart_realistic", _lineart(False), files=LINEART),
+    Preprocessor("lineart_coarse", "lineart_coarse", _lineart(True), files=LINEART),
+    Preprocessor("lineart_anime", "lineart_anime", _detector(
+        "lineart_anime", "lineart_anime", "LineartAnimeDetector", {"filename": LINEART_ANIME.filename}, _no_args
+    ), files=(LINEART_ANIME,)),
+    Preprocessor(
+        "mlsd", "mlsd",
+        _detector("mlsd", "mlsd", "MLSDdetector", {"filename": MLSD.filename},
+                  lambda inp: {"thr_v": inp.threshold_a, "thr_d": inp.threshold_b}),
+        slider_1=Slider("MLSD Value Threshold", 0.1, 0.01, 2.0, 0.01),
+        slider_2=Slider("MLSD Distance Threshold", 0.1, 0.01, 20.0, 0.01),
+        files=(MLSD,),
+    ),
+    Preprocessor("openpose", "openpose", _openpose(True, False, False), files=OPENPOSE),
+    Preprocessor("openpose_face", "openpose_face", _openpose(True, False, True), files=OPENPOSE),
+    Preprocessor("openpose_faceonly", "openpose_faceonly", _openpose(False, False, True), files=OPENPOSE),
+    Preprocessor("openpose_full", "openpose_full", _openpose(True, True, True), files=OPENPOSE),
+    Preprocessor("openpose_hand", "openpose_hand", _openpose(True, True, False), files=OPENPOSE),
+)  # fmt: skip
+
+
+def weight_manifest() -> list[WeightFile]:
+    """Every weight file any preprocessor needs, once each (the offline manifest)."""
+    seen: dict[str, WeightFile] = {}
+    for pre in PREPROCESSORS:
+        for file in pre.files:
+            seen.setdefault(file.filename, file)
+    return list(seen.values())
+
+
+def find_preprocessor(name: str) -> Preprocessor | None:
+    """By internal name or UI label (as the extension's get_preprocessor), case-insensitively as a fallback."""
+    for pre in PREPROCESSORS:
+        if name in (pre.name, pre.label):
+            return pre
+    lowered = name.strip().lower()
+    return next((p for p in PREPROCESSORS if lowered in (p.name.lower(), p.label.lower())), None)
+
+
+@dataclass
+class Annotators:
+    """Finds annotator weight files and keeps loaded detectors; one per app (not module state)."""
+
+    folders: list[Path]
+    device: Any = "cpu"
+    _loaded: dict[str, Any] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def locate(self, file: WeightFile) -> Path | None:
+        for folder in self.folders:
+            for candidate in (folder / file.filename, folder / file.folder / file.filename,
+                              folder / "downloads" / file.folder / file.filename):  # fmt: skip
+                if candidate.is_file() and candidate.stat().st_size > 0:
+                    return candidate
+        return None
+
+    def missing(self, pre: Preprocessor) -> list[WeightFile]:
+        return [f for f in pre.files if self.locate(f) is None]
+
+    def problem(self, pre: Preprocessor) -> str | None:
+        """'needs file X' for a preprocessor whose weights are not all on disk, else None."""
+        missing = self.missing(pre)
+        if not missing:
+            return None
+        where = self.folders[0] if self.folders else Path("models/ControlNet/annotators")
+        names = ", ".join(f.filename for f in missing)
+        urls = ", ".join(f.url for f in missing)
+        return (
+            f"Preprocessor '{pre.label}' needs file {names} in {where} (or its {missing[0].folder}/ subfolder); "
+            f"download it from {urls}"
+        )
+
+    def detector(self, key: str, load: Callable[[], Any]) -> Any:
+        with self._lock:
+            if key not in self._loaded:
+                log.info("Loading annotator %s", key)
+                self._loaded[key] = load()
+            return self._loaded[key]
+
+    def unload(self) -> None:
+        with self._lock:
+            self._loaded.clear()
+
+    def run(
+        self, name: str, image: np.ndarray, resolution: float = -1, threshold_a: float = -1,
+        threshold_b: float = -1, *, seed: int = 0,
+    ) -> np.ndarray:  # fmt: skip
+        """The detected map (h, w, 3) uint8 for an RGB image; raises UserError for an unknown module or a
+        missing weight file."""
+        pre = find_preprocessor(name)
+        if pre is None:
+            raise UserError(f"Preprocessor '{name}' not found")
+        problem = self.problem(pre)
+        if problem:
+            raise MissingAnnotator(problem)
+        res, a, b = pre.resolve(resolution, threshold_a, threshold_b)
+        weights = {f.filename: path for f in pre.files if (path := self.locate(f)) is not None}
+        return hwc3(pre.run(PreprocessInput(hwc3(np.asarray(image)), res, a, b, weights, seed), self))

@@ -1,0 +1,147 @@
+"""Load ControlNet models offline: diffusers folders, and single files in A1111's layout (``control_*.pth`` /
+``.safetensors``, with or without the ``control_model.`` prefix) through ``ControlNetModel.from_single_file`` with a
+config folder shipped in ``configs/`` (diffusers would otherwise ask the Hub for one).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from webui.core.errors import CorruptModel
+from webui.models.identify import CONFIGS_DIR
+from webui.models.ldm_format import unet_key_to_ldm, unet_prefix_map
+from webui.models.records import ModelFormat, ModelRecord
+from webui.models.safe_load import load_state_dict, tensor_shapes
+
+log = logging.getLogger(__name__)
+
+LDM_PREFIX = "control_model."
+# Shipped config folders (config.json only), most common first.
+CONTROLNET_CONFIGS = ("controlnet-sd15", "controlnet-sdxl", "controlnet-tiny-sd15")
+# Key fragments of control models that are not ControlNets, for a clear "not supported" message.
+OTHER_CONTROL_MODELS = {
+    "adapter.body": "T2I-Adapter",
+    "body.0.block1": "T2I-Adapter",
+    "lora_controlnet": "Control-LoRA",
+    "lllite_": "ControlLLLite",
+    "image_proj": "IP-Adapter",
+    "ip_adapter": "IP-Adapter",
+}
+
+
+@dataclass
+class LoadedControlNet:
+    """A ControlNetModel as a cache entry (the model cache moves it with `to`)."""
+
+    record: ModelRecord
+    model: Any
+    family: str  # "sd1" | "sdxl"
+    load_seconds: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to(self, device: torch.device, dtype: torch.dtype | None = None, vae_dtype: torch.dtype | None = None) -> None:
+        self.model.to(device=device, dtype=dtype)
+
+
+def _config(name: str) -> dict[str, Any]:
+    return json.loads((CONFIGS_DIR / name / "config.json").read_text(encoding="utf-8"))
+
+
+def _family(config: dict[str, Any]) -> str:
+    return "sdxl" if config.get("addition_embed_type") == "text_time" else "sd1"
+
+
+def _strip_prefix(shapes: dict[str, tuple[int, ...]]) -> dict[str, tuple[int, ...]]:
+    if any(k.startswith(LDM_PREFIX) for k in shapes):
+        return {k[len(LDM_PREFIX) :]: v for k, v in shapes.items() if k.startswith(LDM_PREFIX)}
+    return shapes
+
+
+def identify_controlnet(shapes: dict[str, tuple[int, ...]], name: str = "file") -> Path:
+    """The shipped config folder for a single-file ControlNet, from its key names and shapes alone."""
+    keys = _strip_prefix(shapes)
+    for fragment, kind in OTHER_CONTROL_MODELS.items():
+        if any(fragment in k for k in keys):
+            raise CorruptModel(f"{name}: {kind} models are not supported yet (only ControlNets)")
+    if "conv_in.weight" in keys and "controlnet_cond_embedding.conv_in.weight" in keys:
+        width, sdxl = keys["conv_in.weight"][0], "add_embedding.linear_1.weight" in keys
+    elif "input_blocks.0.0.weight" in keys and "input_hint_block.0.weight" in keys:
+        width, sdxl = keys["input_blocks.0.0.weight"][0], "label_emb.0.0.weight" in keys
+    else:
+        raise CorruptModel(f"{name}: not a ControlNet (no input_hint_block / controlnet_cond_embedding weights)")
+    context = next((shape[1] for k, shape in keys.items() if k.endswith("attn2.to_k.weight")), None)
+    for folder in CONTROLNET_CONFIGS:
+        config = _config(folder)
+        if (
+            config["block_out_channels"][0] == width
+            and (context is None or config["cross_attention_dim"] == context)
+            and (_family(config) == "sdxl") == sdxl
+        ):
+            return CONFIGS_DIR / folder
+    if context == 1024:
+        raise CorruptModel(f"{name}: SD 2.x ControlNets are not supported yet")
+    raise CorruptModel(f"{name}: unknown ControlNet layout (width {width}, context {context}, sdxl {sdxl})")
+
+
+def _shapes(record: ModelRecord, allow_unsafe_pickle: bool) -> dict[str, tuple[int, ...]]:
+    """Key → shape; a pickle goes through our safe loader first, so an unsafe file is refused with our message."""
+    if record.format is ModelFormat.SAFETENSORS:
+        return tensor_shapes(record.path)
+    state = load_state_dict(record.path, allow_unsafe=allow_unsafe_pickle)
+    return {k: tuple(v.shape) for k, v in state.items() if hasattr(v, "shape")}
+
+
+def load_controlnet(record: ModelRecord, *, allow_unsafe_pickle: bool = False) -> LoadedControlNet:
+    """Load on the CPU in fp32. Raises CorruptModel with the reason when the file cannot be used."""
+    from diffusers import ControlNetModel
+
+    start = time.perf_counter()
+    try:
+        if record.format is ModelFormat.DIFFUSERS:
+            model = ControlNetModel.from_pretrained(str(record.path), local_files_only=True, torch_dtype=torch.float32)
+        else:
+            config_dir = identify_controlnet(_shapes(record, allow_unsafe_pickle), record.relative)
+            model = ControlNetModel.from_single_file(
+                str(record.path), config=str(config_dir), local_files_only=True, torch_dtype=torch.float32
+            )
+    except CorruptModel:
+        raise
+    except Exception as exc:  # diffusers / safetensors / torch raise many types for a bad file
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CorruptModel(f"{record.relative}: cannot load ControlNet ({first_line})") from exc
+    model.eval().requires_grad_(False)
+    loaded = LoadedControlNet(record, model, _family(dict(model.config)), time.perf_counter() - start)
+    log.info("Loaded ControlNet %s in %.1f s", record.relative, loaded.load_seconds)
+    return loaded
+
+
+def controlnet_to_ldm(model: Any, prefix: str = LDM_PREFIX) -> dict[str, torch.Tensor]:
+    """A diffusers ControlNetModel as A1111/LDM keys (the inverse of diffusers' convert_controlnet_checkpoint):
+    UNet-like blocks as ``input_blocks``/``middle_block``, ``input_hint_block.{0,2,…}``, ``zero_convs.i.0`` and
+    ``middle_block_out.0``. Used to write A1111-layout test files."""
+    config = model.config
+    levels = len(config.block_out_channels)
+    prefix_map = unet_prefix_map(
+        {"layers_per_block": config.layers_per_block, "block_out_channels": config.block_out_channels,
+         "up_block_types": ["UpBlock2D"] * levels}
+    )  # fmt: skip
+    blocks = len(model.controlnet_cond_embedding.blocks)
+    special = {
+        "controlnet_cond_embedding.conv_in.": "input_hint_block.0.",
+        "controlnet_cond_embedding.conv_out.": f"input_hint_block.{2 * (blocks + 1)}.",
+        "controlnet_mid_block.": "middle_block_out.0.",
+        **{f"controlnet_cond_embedding.blocks.{j}.": f"input_hint_block.{2 * (j + 1)}." for j in range(blocks)},
+        **{f"controlnet_down_blocks.{i}.": f"zero_convs.{i}.0." for i in range(len(model.controlnet_down_blocks))},
+    }
+    state: dict[str, torch.Tensor] = {}
+    for key, value in model.state_dict().items():
+        target = next((new + key[len(old) :] for old, new in special.items() if key.startswith(old)), None)
+        state[prefix + (target or unet_key_to_ldm(key, prefix_map))] = value
+    return state
