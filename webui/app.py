@@ -88,7 +88,7 @@ def build_app(settings: Settings, policy: DevicePolicy | None = None) -> App:
     elif settings.demo_model and not options.get("sd_model_checkpoint"):
         options.set("sd_model_checkpoint", "tiny-sd15.safetensors")
     jobs = JobRunner()
-    generation = GenerationService(jobs, models, options, paths.outputs)
+    generation = GenerationService(jobs, models, options, paths.outputs, paths.styles_file)
     return App(
         settings,
         paths,

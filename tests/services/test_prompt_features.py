@@ -133,3 +133,37 @@ def test_sd1_lora_on_sdxl_is_a_clear_error_and_the_model_still_works(tiny_app) -
     with pytest.raises(UserError, match="does not fit"):
         image(tiny_app, "a cat <lora:tiny-lora:1>", checkpoint="tiny-sdxl.safetensors")
     assert image(tiny_app, "a cat", checkpoint="tiny-sdxl.safetensors").shape == (64, 64, 3)
+
+
+def test_styles_from_styles_csv_apply_and_the_infotext_shows_the_result(app_factory) -> None:
+    app = app_factory()
+    app.paths.styles_file.write_text(
+        'name,prompt,negative_prompt\nPainterly,"oil painting of {prompt}, thick brush",ugly\nSharp,sharp focus,\n',
+        encoding="utf-8",
+    )
+    result = app.generation.run_sync(
+        Txt2ImgRequest(
+            prompt="a cat",
+            negative_prompt="blurry",
+            styles=("Painterly", "Sharp", "Nope"),
+            seed=1,
+            steps=2,
+            size=Size(64, 64),
+            save_images=False,
+        )
+    )
+    params = parse_infotext(result.infotexts[0])
+    assert params["Prompt"] == "oil painting of a cat, thick brush, sharp focus"
+    assert params["Negative prompt"] == "blurry, ugly"
+    assert result.warnings == ["Style not found: Nope"]
+
+
+def test_comment_lines_are_not_encoded_but_stay_in_the_infotext(tiny_app) -> None:
+    plain = image(tiny_app, "a cat")
+    commented = tiny_app.generation.run_sync(
+        Txt2ImgRequest(
+            prompt="a cat\n# a dog <lora:tiny-lora:1>", seed=21, steps=4, size=Size(64, 64), save_images=False
+        )
+    )
+    assert np.array_equal(np.asarray(commented.images[0]).astype(np.int16), plain)
+    assert parse_infotext(commented.infotexts[0])["Prompt"] == "a cat\n# a dog <lora:tiny-lora:1>"

@@ -49,6 +49,7 @@ OPTIONS: list[OptionSpec] = [
     OptionSpec("s_tmin", 0.0, "sigma tmin", "Sampler parameters", minimum=0, maximum=10),
     OptionSpec("s_noise", 1.0, "sigma noise", "Sampler parameters", minimum=0, maximum=1.1),
     OptionSpec("emphasis", "Original", "Emphasis mode", "Stable Diffusion", choices=("Original", "No norm", "Ignore")),
+    OptionSpec("enable_prompt_comments", True, "Enable comments (# lines are not encoded)", "Stable Diffusion"),
     OptionSpec(
         "comma_padding_backtrack", 20, "Prompt word wrap length limit", "Stable Diffusion", minimum=0, maximum=74
     ),

@@ -60,6 +60,10 @@ class Paths:
         return self.data_dir / "config.json"
 
     @property
+    def styles_file(self) -> Path:
+        return self.data_dir / "styles.csv"
+
+    @property
     def hash_cache(self) -> Path:
         return self.data_dir / "cache.json"
 

@@ -58,7 +58,7 @@ class HiresPass:
         t_enc = img2img_steps(self.hr_steps, self.spec.denoising_strength)
         self.sigmas = full[len(full) - 1 - t_enc - 1 :]
         prompt = self.spec.prompt or plan.prompt_text
-        negative = self.spec.negative_prompt or req.negative_prompt
+        negative = self.spec.negative_prompt or plan.negative_text
         self.conds: ScheduledConds = build_conds(
             encoder, prompt, negative, req.steps, plan.options.clip_skip, hires_steps=self.hr_steps
         )

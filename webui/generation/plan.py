@@ -64,7 +64,10 @@ class GenerationPlan:
     checkpoint: ModelRecord
     options: OptionsSnapshot
     version: str
-    prompt_text: str = ""  # the prompt without extra-network tags: what the text encoder reads
+    prompt: str = ""  # the prompt with styles applied: what the infotext records
+    negative: str = ""  # the negative prompt with styles applied
+    prompt_text: str = ""  # the prompt without comments and extra-network tags: what the text encoder reads
+    negative_text: str = ""  # the negative prompt without comments
     loras: tuple[LoraUse, ...] = ()
     vae: ModelRecord | None = None  # None: the checkpoint's own VAE
     warnings: tuple[str, ...] = ()

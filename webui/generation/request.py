@@ -60,6 +60,7 @@ class Txt2ImgRequest:
 
     prompt: str = ""
     negative_prompt: str = ""
+    styles: tuple[str, ...] = ()  # names from styles.csv, applied in order (A1111's "Styles")
     size: Size = Size(512, 512)
     steps: int = 20
     cfg_scale: float = 7.0

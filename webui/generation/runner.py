@@ -209,7 +209,7 @@ def run_txt2img(
     req = plan.request
     task = task or Txt2ImgTask(req)
     device = model.unet.device
-    conds = build_conds(encoder, plan.prompt_text, req.negative_prompt, req.steps, plan.options.clip_skip)
+    conds = build_conds(encoder, plan.prompt_text, plan.negative_text, req.steps, plan.options.clip_skip)
     extra_params = {
         **task.infotext(),
         "TI hashes": used_embedding_hashes(encoder, conds.embedding_names()) or None,
@@ -297,7 +297,7 @@ def run_txt2img(
         images = task.finish_images(decode_latents(model, task.finish_latents(latents, batch_no), vae), batch_no)
         for seed, subseed, image in zip(seeds, plan.subseeds[batch_no], images, strict=True):
             infotext = build_infotext(
-                req.prompt, req.negative_prompt, infotext_params(plan, model, seed, extra_params, subseed)
+                plan.prompt, plan.negative, infotext_params(plan, model, seed, extra_params, subseed)
             )
             result.images.append(image)
             result.infotexts.append(infotext)

@@ -27,8 +27,9 @@ from webui.models.controlnets import ControlNetModels, annotator_folders, contro
 from webui.models.manager import ModelManager
 from webui.models.patches import LoraPatcher
 from webui.prompting.extra_networks import lora_refs, parse_extra_networks
-from webui.prompting.parser import SubPrompt, split_and
+from webui.prompting.parser import SubPrompt, split_and, strip_comments
 from webui.prompting.schedule import prompt_schedule
+from webui.prompting.styles import apply_styles, load_styles, select_styles
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,15 @@ def snapshot_options(options: OptionsStore) -> OptionsSnapshot:
 
 
 class GenerationService:
-    def __init__(self, jobs: JobRunner, models: ModelManager, options: OptionsStore, outputs_root: Path) -> None:
+    def __init__(
+        self,
+        jobs: JobRunner,
+        models: ModelManager,
+        options: OptionsStore,
+        outputs_root: Path,
+        styles_file: Path | None = None,
+    ) -> None:
+        self._styles_file = styles_file
         self._jobs = jobs
         self._models = models
         self._options = options
@@ -100,8 +109,14 @@ class GenerationService:
         options = snapshot_options(self._options)
         if request.clip_skip is not None:
             options = OptionsSnapshot(**{**options.__dict__, "clip_skip": request.clip_skip})
-        prompt_text, loras, warnings = self._extra_networks(request)
-        for text in (prompt_text, request.negative_prompt):  # syntax errors now, not on the worker
+        prompt, negative, warnings = self._styled(request)
+        comments = bool(self._options.get("enable_prompt_comments"))
+        prompt_text, loras, network_warnings = self._extra_networks(
+            strip_comments(prompt) if comments else prompt, request
+        )
+        warnings += network_warnings
+        negative_text = strip_comments(negative) if comments else negative
+        for text in (prompt_text, negative_text):  # syntax errors now, not on the worker
             for sub in split_and(text) if text is prompt_text else [SubPrompt(text, 1.0)]:
                 prompt_schedule(sub.text, request.steps)
         seed = resolve_seed(request.seed)
@@ -115,7 +130,10 @@ class GenerationService:
             checkpoint=record,
             options=options,
             version=f"v{VERSION}",
+            prompt=prompt,
+            negative=negative,
             prompt_text=prompt_text,
+            negative_text=negative_text,
             loras=tuple(loras),
             vae=self._models.resolve_vae(request.vae or self._options.get("sd_vae"), record),
             warnings=tuple(warnings),
@@ -167,10 +185,23 @@ class GenerationService:
         policy = self.controlnets.cache.policy
         return ControlSet(units, policy.device, policy.dtype)
 
-    def _extra_networks(self, request: Txt2ImgRequest) -> tuple[str, list[LoraUse], list[str]]:
+    def _styled(self, request: Txt2ImgRequest) -> tuple[str, str, list[str]]:
+        """The prompt and negative prompt with the request's styles applied (A1111's styles.csv)."""
+        if not request.styles:
+            return request.prompt, request.negative_prompt, []
+        available = load_styles(self._styles_file) if self._styles_file is not None else {}
+        warnings = [f"Style not found: {name}" for name in request.styles if name not in available]
+        selected = select_styles(request.styles, available)
+        return (
+            apply_styles(request.prompt, selected),
+            apply_styles(request.negative_prompt, selected, negative=True),
+            warnings,
+        )
+
+    def _extra_networks(self, prompt: str, request: Txt2ImgRequest) -> tuple[str, list[LoraUse], list[str]]:
         """Take `<lora:…>` tags out of the prompt and find their files; unknown ones become warnings, as A1111
         reports "Networks not found" and goes on."""
-        prompt_text, networks = parse_extra_networks(request.prompt)
+        prompt_text, networks = parse_extra_networks(prompt)
         if request.extra.get("disable_extra_networks"):
             return prompt_text, [], []
         uses: list[LoraUse] = []

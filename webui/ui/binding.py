@@ -14,7 +14,7 @@ from PIL import Image
 from webui.core.errors import InvalidRequest
 from webui.core.types import BatchSpec, Size
 from webui.generation.request import HiresSpec, Img2ImgRequest, InpaintSpec, Txt2ImgRequest
-from webui.images.infotext import NEGATIVE_KEY, PROMPT_KEY, parse_infotext
+from webui.images.infotext import NEGATIVE_KEY, NEGATIVE_PREFIX, PROMPT_KEY, parse_infotext
 from webui.images.masking import binary_mask
 
 # The keys that the txt2img tab hands over, with the A1111 label used in error messages.
@@ -340,3 +340,123 @@ def sent_image(
         prompt = str(params.get(PROMPT_KEY, prompt))
         negative_prompt = str(params.get(NEGATIVE_KEY, negative_prompt))
     return SentImage(image, prompt, negative_prompt)
+
+
+# ↙️ paste and PNG Info's send-to: infotext keys → field keys (binding.FIELD_LABELS), as A1111 1.10's paste_fields.
+PASTE_INTEGERS: Mapping[str, str] = MappingProxyType(
+    {
+        "Steps": "steps",
+        "Seed": "seed",
+        "Size-1": "width",
+        "Size-2": "height",
+        "Hires steps": "hr_second_pass_steps",
+        "Hires resize-1": "hr_resize_x",
+        "Hires resize-2": "hr_resize_y",
+        "Mask blur": "mask_blur",
+        "Masked area padding": "only_masked_padding",
+    }
+)
+PASTE_REALS: Mapping[str, str] = MappingProxyType(
+    {"CFG scale": "cfg_scale", "Denoising strength": "denoising_strength", "Hires upscale": "hr_scale"}
+)
+PASTE_CHOICES: Mapping[str, str] = MappingProxyType(
+    {
+        "Sampler": "sampler",
+        "Schedule type": "scheduler",
+        "Hires upscaler": "hr_upscaler",
+        "Mask mode": "mask_mode",
+        "Masked content": "masked_content",
+        "Inpaint area": "inpaint_area",
+    }
+)
+# Every field the paste can set; a tab hands over the components it has of these.
+PASTE_FIELDS = frozenset(
+    {"prompt", "negative_prompt", "enable_hr"}
+    | set(PASTE_INTEGERS.values())
+    | set(PASTE_REALS.values())
+    | set(PASTE_CHOICES.values())
+)
+_HIRES_MARKERS = ("Hires upscale", "Hires upscaler", "Hires resize-1")
+
+
+@dataclass(frozen=True)
+class PastedFields:
+    """What an infotext sets: field values by FIELD_LABELS key, and the values that could not be used (a sampler
+    this app does not have, a number that is not one), as messages for the user."""
+
+    values: Mapping[str, Any]
+    skipped: tuple[str, ...] = ()
+
+
+def pasted_fields(
+    infotext: str,
+    *,
+    choices: Mapping[str, Sequence[str]] | None = None,
+    aliases: Mapping[str, str] | None = None,
+) -> PastedFields:
+    """The field values an infotext names, as A1111's ↙️ (and PNG Info's send-to) fill them.
+
+    `choices` limits a field (by key) to the values its dropdown offers; a value is matched ignoring case, and
+    `aliases` maps other names ("k_euler") to a choice. Keys the UI has no field for are ignored. Text without a
+    parameters line (a plain prompt) sets only the prompt, and the negative prompt when it has a
+    "Negative prompt:" line; the other fields stay as they are. With a parameters line, Hires. fix is switched on
+    exactly when the text has Hires keys and a denoising strength, and a missing "Hires resize" means 0 x 0 (both
+    as A1111 1.10). An old "Sampler: DPM++ 2M Karras" is split into sampler and schedule type."""
+    text = infotext.strip()
+    params = parse_infotext(text)
+    has_params = len(parse_infotext(text, normalize=False)) > 2  # more than Prompt and Negative prompt
+    values: dict[str, Any] = {"prompt": str(params.get(PROMPT_KEY, ""))}
+    if has_params or any(line.strip().startswith(NEGATIVE_PREFIX) for line in text.split("\n")):
+        values["negative_prompt"] = str(params.get(NEGATIVE_KEY, ""))
+    if not has_params:
+        return PastedFields(values)
+    skipped: list[str] = []
+    # A1111 tests for "Hires resize-1" after defaulting it, so any denoising strength turned Hires. fix on; we don't.
+    values["enable_hr"] = "Denoising strength" in params and any(key in params for key in _HIRES_MARKERS)
+    params.setdefault("Hires resize-1", "0")
+    params.setdefault("Hires resize-2", "0")
+    for key, field in PASTE_INTEGERS.items():
+        if key in params:
+            number = _number(params[key])
+            if number is None or not number.is_integer():
+                skipped.append(f"{key}: {params[key]} is not a whole number")
+            else:
+                values[field] = int(number)
+    for key, field in PASTE_REALS.items():
+        if key in params:
+            number = _number(params[key])
+            if number is None:
+                skipped.append(f"{key}: {params[key]} is not a number")
+            else:
+                values[field] = int(number) if number.is_integer() else number
+    allowed = choices or {}
+    for key, field in PASTE_CHOICES.items():
+        if key not in params:
+            continue
+        value = str(params[key])
+        if field not in allowed:
+            values[field] = value
+            continue
+        found = _find_choice(value, allowed[field], aliases or {})
+        if found is None:
+            skipped.append(f"{key}: {value} is not available here")
+        else:
+            values[field] = found
+    return PastedFields(values, tuple(skipped))
+
+
+def _number(value: object) -> float | None:
+    try:
+        number = float(str(value))
+    except ValueError:
+        return None
+    return number if np.isfinite(number) else None
+
+
+def _find_choice(value: str, choices: Sequence[str], aliases: Mapping[str, str]) -> str | None:
+    by_lower = {str(choice).lower(): str(choice) for choice in choices}
+    found = by_lower.get(value.lower())
+    if found is None:
+        alias = {name.lower(): target for name, target in aliases.items()}.get(value.lower())
+        found = by_lower.get(alias.lower()) if alias else None
+    return found

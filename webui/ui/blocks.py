@@ -8,7 +8,10 @@ from typing import TYPE_CHECKING, Any
 import gradio as gr
 
 from webui.ui.components.quicksettings import bind_quicksettings, render_quicksettings
+from webui.ui.tabs.extras import bind_extras, render_extras
 from webui.ui.tabs.img2img import bind_img2img, bind_send_to, render_img2img
+from webui.ui.tabs.pnginfo import bind_pnginfo, render_pnginfo
+from webui.ui.tabs.settings import bind_settings, render_settings
 from webui.ui.tabs.txt2img import bind_txt2img, render_txt2img
 
 if TYPE_CHECKING:
@@ -29,11 +32,20 @@ def build_ui(app: App) -> gr.Blocks:
                 txt2img = render_txt2img()
             with gr.Tab("img2img", id="img2img", elem_id="tab_img2img"):
                 img2img = render_img2img()
+            with gr.Tab("Extras", id="extras", elem_id="tab_extras"):
+                extras = render_extras()
+            with gr.Tab("PNG Info", id="pnginfo", elem_id="tab_pnginfo"):
+                pnginfo = render_pnginfo()
+            with gr.Tab("Settings", id="settings", elem_id="tab_settings"):
+                settings = render_settings(app.options)
         bind_quicksettings(quick, app.model_service, demo)
         bind_txt2img(txt2img, app, quick.checkpoint)
         bind_img2img(img2img, app, quick.checkpoint)
         bind_send_to(txt2img.results, txt2img.prompts, img2img, tabs)
         bind_send_to(img2img.results, img2img.prompts, img2img, tabs)
+        bind_extras(extras, app)
+        bind_pnginfo(pnginfo, tabs, quick.checkpoint, txt2img, img2img, extras)
+        bind_settings(settings, app.options, demo)
     demo.queue(default_concurrency_limit=DEFAULT_CONCURRENCY)
     return demo
 

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import gradio as gr
 
+from webui.ui.components.paste import render_paste_button
+
 HOTKEYS_HINT = "(Press Ctrl+Enter to generate, Alt+Enter to skip, Esc to interrupt)"
 
 
@@ -16,6 +18,7 @@ class PromptRow:
     generate: gr.Button
     interrupt: gr.Button
     skip: gr.Button
+    paste: gr.Button  # ↙️, wired by the tab (components/paste.py)
 
 
 def render_prompt_row(tab: str) -> PromptRow:
@@ -47,4 +50,6 @@ def render_prompt_row(tab: str) -> PromptRow:
                     "Interrupt", variant="secondary", size="sm", elem_id=f"{tab}_interrupt", min_width=60
                 )
                 skip = gr.Button("Skip", variant="secondary", size="sm", elem_id=f"{tab}_skip", min_width=60)
-    return PromptRow(prompt, negative, generate, interrupt, skip)
+            with gr.Row(elem_id=f"{tab}_tools", elem_classes=["tools"]):
+                paste = render_paste_button(tab)
+    return PromptRow(prompt, negative, generate, interrupt, skip, paste)

@@ -20,6 +20,7 @@ from webui.ui.components.inpaint import (
     render_inpaint_upload,
     render_mask_editor,
 )
+from webui.ui.components.paste import bind_paste
 from webui.ui.components.prompt_row import PromptRow, render_prompt_row
 from webui.ui.components.sampler_row import SamplerRow, render_sampler_row
 from webui.ui.components.seed_row import SeedRow, bind_seed_row, render_seed_row
@@ -196,6 +197,7 @@ def _picture_size(value: Any) -> tuple[int, int] | None:
 def bind_img2img(w: Img2ImgWidgets, app: App, checkpoint: gr.Dropdown) -> None:
     """Wire the tab to the generation service; uploads set "Resize to" to the picture's size."""
     bind_generation(w.results, w.prompts, w.seed, app, w.request_inputs(checkpoint), img2img_request)
+    bind_paste(w.prompts.paste, w.request_inputs(checkpoint), w.results.generation)
     for mode, tab in w.mode_tabs.items():
         tab.select(
             partial(_mode_updates, w, mode),

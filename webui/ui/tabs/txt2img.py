@@ -12,6 +12,7 @@ from webui.generation.samplers.registry import SAMPLERS, SCHEDULE_TYPES
 from webui.ui.binding import txt2img_request
 from webui.ui.components.gallery import ResultPanel, bind_generation, render_result_panel
 from webui.ui.components.hires import HiresWidgets, bind_hires, render_hires
+from webui.ui.components.paste import bind_paste
 from webui.ui.components.prompt_row import PromptRow, render_prompt_row
 from webui.ui.components.sampler_row import SamplerRow, render_sampler_row
 from webui.ui.components.seed_row import SeedRow, bind_seed_row, render_seed_row
@@ -80,6 +81,7 @@ def render_txt2img(defaults: Txt2ImgRequest | None = None) -> Txt2ImgWidgets:
 def bind_txt2img(w: Txt2ImgWidgets, app: App, checkpoint: gr.Dropdown) -> None:
     """Wire the tab to the generation service. Handlers keep no state outside their session's gr.State."""
     bind_generation(w.results, w.prompts, w.seed, app, w.request_inputs(checkpoint), txt2img_request)
+    bind_paste(w.prompts.paste, w.request_inputs(checkpoint), w.results.generation)
     bind_size_row(w.size)
     bind_seed_row(w.seed)
     bind_hires(w.hires, w.size.width, w.size.height)
