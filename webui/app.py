@@ -87,6 +87,7 @@ def build_app(settings: Settings, policy: DevicePolicy | None = None) -> App:
         options.set("sd_model_checkpoint", settings.ckpt)
     elif settings.demo_model and not options.get("sd_model_checkpoint"):
         options.set("sd_model_checkpoint", "tiny-sd15.safetensors")
+    options.on_change(lambda key, value: apply_cache_option(cache, key, value))
     jobs = JobRunner()
     generation = GenerationService(jobs, models, options, paths.outputs, paths.styles_file)
     return App(
@@ -100,6 +101,14 @@ def build_app(settings: Settings, policy: DevicePolicy | None = None) -> App:
         ModelService(models, options, jobs),
         ExtrasService(paths.outputs),
     )
+
+
+def apply_cache_option(cache: ModelCache, key: str, value: object) -> None:
+    """Settings that size the model cache take effect at once (the next acquire() applies them)."""
+    if key == "sd_checkpoints_limit":
+        cache.max_on_device = max(1, int(value))  # type: ignore[call-overload]
+    elif key == "sd_checkpoint_cache":
+        cache.max_in_ram = max(0, int(value))  # type: ignore[call-overload]
 
 
 def find_port(host: str, wanted: int | None, default: int) -> int:

@@ -108,3 +108,10 @@ def test_concurrent_acquires_of_one_key_load_once() -> None:
     for t in threads:
         t.join()
     assert made == ["a"]
+
+
+def test_cache_limits_follow_the_settings(app_factory) -> None:
+    app = app_factory()
+    app.options.set("sd_checkpoints_limit", 2)
+    app.options.set("sd_checkpoint_cache", 1)
+    assert app.models.cache.max_on_device == 2 and app.models.cache.max_in_ram == 1
