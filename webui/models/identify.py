@@ -20,7 +20,7 @@ SDXL_LABEL = "model.diffusion_model.label_emb.0.0.weight"
 # Base family → shipped config folders to try, most common first.
 FAMILY_CONFIGS = {
     "sd1": ("sd15", "sd15-inpaint", "tiny-sd15", "tiny-sd15-inpaint"),
-    "sd2": ("sd2-v",),
+    "sd2": ("sd2-v", "sd2-base"),
     "sdxl": ("sdxl-base", "tiny-sdxl"),
 }
 
@@ -59,19 +59,43 @@ def family_of(shapes: dict[str, tuple[int, ...]]) -> str:
     raise CorruptModel("not a Stable Diffusion checkpoint: no UNet or text encoder keys in A1111 layout")
 
 
-def identify_checkpoint(shapes: dict[str, tuple[int, ...]]) -> CheckpointIdentity:
-    """Pick the shipped config whose UNet input conv matches the file's (channels in and out)."""
+def sidecar_prediction(checkpoint: Path) -> str | None:
+    """A1111 reads a `NAME.yaml` config next to a checkpoint; its `parameterization: "v"` marks a v-prediction
+    model (SD 2.x 768-v). Returns "v_prediction", "epsilon", or None when there is no such file."""
+    sidecar = checkpoint.with_suffix(".yaml")
+    if not sidecar.is_file():
+        return None
+    try:
+        text = sidecar.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    for line in text.splitlines():
+        key, _, value = line.strip().partition(":")
+        if key == "parameterization":
+            return "v_prediction" if value.strip().strip("'\"") == "v" else "epsilon"
+    return "epsilon"
+
+
+def identify_checkpoint(shapes: dict[str, tuple[int, ...]], prediction: str | None = None) -> CheckpointIdentity:
+    """Pick the shipped config whose UNet input conv matches the file's (channels in and out). `prediction`
+    (from a sidecar .yaml) chooses between configs that differ only in it, e.g. SD 2.x 768-v and 512-base;
+    without it SD 2.x is taken as 768-v, the most common SD 2 checkpoint."""
     family = family_of(shapes)
     if UNET_IN not in shapes:
         raise CorruptModel("checkpoint has no UNet weights (model.diffusion_model.*)")
     out_channels, in_channels = shapes[UNET_IN][0], shapes[UNET_IN][1]
+    matches = []
     for folder in FAMILY_CONFIGS[family]:
         if not (CONFIGS_DIR / folder).is_dir():
             continue
         unet = _unet_config(folder)
         if unet["block_out_channels"][0] == out_channels and unet["in_channels"] == in_channels:
-            prediction = _scheduler_config(folder).get("prediction_type", "epsilon")
-            return CheckpointIdentity(family, CONFIGS_DIR / folder, in_channels == 9, prediction)
+            matches.append((folder, _scheduler_config(folder).get("prediction_type", "epsilon")))
+    for folder, folder_prediction in matches:
+        if prediction is None or folder_prediction == prediction:
+            return CheckpointIdentity(family, CONFIGS_DIR / folder, in_channels == 9, folder_prediction)
+    if matches:  # e.g. an SD 1.x v-prediction fine-tune: its layout's config, the sidecar's prediction
+        return CheckpointIdentity(family, CONFIGS_DIR / matches[0][0], in_channels == 9, str(prediction))
     raise CorruptModel(
         f"unknown {family} layout: UNet input conv {out_channels}x{in_channels}; no shipped config matches it"
     )

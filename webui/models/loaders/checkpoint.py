@@ -10,7 +10,12 @@ from typing import Any
 import torch
 
 from webui.core.errors import CorruptModel
-from webui.models.identify import CheckpointIdentity, identify_checkpoint, identify_diffusers_folder
+from webui.models.identify import (
+    CheckpointIdentity,
+    identify_checkpoint,
+    identify_diffusers_folder,
+    sidecar_prediction,
+)
 from webui.models.records import ModelFormat, ModelRecord
 from webui.models.safe_load import load_state_dict, tensor_shapes
 from webui.models.tokenizers import load_clip_tokenizer
@@ -82,7 +87,7 @@ def load_checkpoint(record: ModelRecord, *, allow_unsafe_pickle: bool = False) -
             state = load_state_dict(record.path, allow_unsafe=allow_unsafe_pickle)
             shapes = {k: tuple(v.shape) for k, v in state.items() if hasattr(v, "shape")}
             del state
-        identity = identify_checkpoint(shapes)
+        identity = identify_checkpoint(shapes, sidecar_prediction(record.path))
         source = str(record.path)
         loader = "from_single_file"
     cls = _pipeline_class(identity)
