@@ -20,6 +20,7 @@ from webui.models.manager import ModelManager
 from webui.services.extras import ExtrasService
 from webui.services.generation import GenerationService
 from webui.services.models import ModelService
+from webui.services.prompts import PromptTools
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,7 @@ class App:
     generation: GenerationService
     model_service: ModelService
     extras: ExtrasService
+    prompts: PromptTools
 
     def start(self) -> App:
         self.jobs.start()
@@ -56,7 +58,9 @@ class App:
 
 def build_app(settings: Settings, policy: DevicePolicy | None = None) -> App:
     """Build (but do not start) the App. Creates the model and output folders if missing."""
-    paths = Paths(settings.data_dir, settings.ckpt_dir)
+    paths = Paths(
+        settings.data_dir, settings.ckpt_dir, settings.vae_dir, settings.lora_dir, settings.embeddings_dir
+    )
     paths.ensure()
     if settings.demo_model:
         from webui.models.demo_set import build_demo_set
@@ -100,6 +104,7 @@ def build_app(settings: Settings, policy: DevicePolicy | None = None) -> App:
         generation,
         ModelService(models, options, jobs),
         ExtrasService(paths.outputs),
+        PromptTools(paths.styles_file),
     )
 
 

@@ -38,3 +38,23 @@ def test_demo_model_flag_builds_a_working_model_set(tmp_path: Path) -> None:
         assert (tmp_path / "models" / "Stable-diffusion" / "tiny-sd15.safetensors").is_file()
         assert app.model_service.missing_notice() is None
         assert app.model_service.current_title().startswith("tiny-sd15.safetensors")
+
+
+def test_model_folder_flags_move_the_folders(tmp_path: Path) -> None:
+    args = build_parser().parse_args(
+        [
+            "--data-dir",
+            str(tmp_path),
+            "--ckpt-dir",
+            str(tmp_path / "c"),
+            "--vae-dir",
+            str(tmp_path / "v"),
+            "--lora-dir",
+            str(tmp_path / "l"),
+            "--embeddings-dir",
+            str(tmp_path / "e"),
+        ]
+    )
+    app = build_app(settings_from_args(args, tmp_path))
+    assert app.paths.checkpoints == tmp_path / "c" and app.paths.vae == tmp_path / "v"
+    assert app.paths.lora == tmp_path / "l" and app.paths.embeddings == [tmp_path / "e"]

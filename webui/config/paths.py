@@ -21,6 +21,9 @@ class Paths:
 
     data_dir: Path
     ckpt_dir_override: Path | None = None
+    vae_dir_override: Path | None = None
+    lora_dir_override: Path | None = None
+    embeddings_dir_override: Path | None = None
 
     @property
     def models(self) -> Path:
@@ -32,15 +35,17 @@ class Paths:
 
     @property
     def vae(self) -> Path:
-        return self.models / "VAE"
+        return self.vae_dir_override or self.models / "VAE"
 
     @property
     def lora(self) -> Path:
-        return self.models / "Lora"
+        return self.lora_dir_override or self.models / "Lora"
 
     @property
     def embeddings(self) -> list[Path]:
-        """A1111 keeps embeddings/ at the top level; we keep models/embeddings and read both."""
+        """A1111 keeps embeddings/ at the top level; we keep models/embeddings and read both (or --embeddings-dir)."""
+        if self.embeddings_dir_override is not None:
+            return [self.embeddings_dir_override]
         return [self.models / "embeddings", self.data_dir / "embeddings"]
 
     @property

@@ -16,6 +16,9 @@ class Settings:
 
     data_dir: Path
     ckpt_dir: Path | None = None
+    vae_dir: Path | None = None
+    lora_dir: Path | None = None
+    embeddings_dir: Path | None = None
     ckpt: str | None = None
     listen: bool = False
     port: int | None = None
@@ -54,6 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="launch.py", description="Stable Diffusion web UI (A1111-compatible)")
     p.add_argument("--data-dir", type=Path, default=None, help="base folder for models/, outputs/, config.json")
     p.add_argument("--ckpt-dir", type=Path, default=None, help="folder with Stable Diffusion checkpoints")
+    p.add_argument("--vae-dir", type=Path, default=None, help="folder with VAE files")
+    p.add_argument("--lora-dir", type=Path, default=None, help="folder with LoRA files")
+    p.add_argument("--embeddings-dir", type=Path, default=None, help="folder with textual-inversion embeddings")
     p.add_argument("--ckpt", default=None, help="checkpoint to load at start (file name or path)")
     p.add_argument("--listen", action="store_true", help="serve on 0.0.0.0 so other machines can connect")
     p.add_argument("--port", type=int, default=None, help="port (default 7860; 7861 with --nowebui)")
