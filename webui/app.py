@@ -86,6 +86,7 @@ def build_app(settings: Settings, policy: DevicePolicy | None = None) -> App:
         HashCache(paths.hash_cache),
         allow_unsafe_pickle=settings.disable_safe_unpickle,
         hashing=not settings.no_hashing,
+        xformers=settings.xformers,
     )
     if settings.ckpt:
         options.set("sd_model_checkpoint", settings.ckpt)

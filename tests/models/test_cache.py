@@ -115,3 +115,12 @@ def test_cache_limits_follow_the_settings(app_factory) -> None:
     app.options.set("sd_checkpoints_limit", 2)
     app.options.set("sd_checkpoint_cache", 1)
     assert app.models.cache.max_on_device == 2 and app.models.cache.max_in_ram == 1
+
+
+def test_xformers_flag_without_cuda_keeps_sdpa_and_generates(app_factory) -> None:
+    from webui.core.types import Size
+    from webui.generation.request import Txt2ImgRequest
+
+    app = app_factory(xformers=True)
+    result = app.generation.run_sync(Txt2ImgRequest(prompt="x", steps=2, size=Size(64, 64), save_images=False))
+    assert len(result.images) == 1

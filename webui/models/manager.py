@@ -24,6 +24,24 @@ from webui.models.scan import scan_checkpoints, scan_loras, scan_vaes
 log = logging.getLogger(__name__)
 
 
+def enable_xformers(model: LoadedCheckpoint) -> bool:
+    """Use xformers attention in the UNet and VAE (A1111's --xformers) when it is installed and CUDA is there;
+    otherwise keep PyTorch's scaled-dot-product attention and say why."""
+    import torch
+
+    if not torch.cuda.is_available():
+        log.warning("--xformers: no CUDA device, keeping PyTorch SDPA attention")
+        return False
+    try:
+        model.unet.enable_xformers_memory_efficient_attention()
+        model.vae.enable_xformers_memory_efficient_attention()
+    except Exception as exc:  # ImportError, or xformers built for another torch/CUDA
+        log.warning("--xformers: cannot use xformers (%s); keeping PyTorch SDPA attention", exc)
+        return False
+    log.info("Using xformers attention")
+    return True
+
+
 @dataclass
 class LoadedVae:
     """A standalone VAE as a cache entry."""
@@ -72,7 +90,9 @@ class ModelManager:
         *,
         allow_unsafe_pickle: bool = False,
         hashing: bool = True,
+        xformers: bool = False,
     ) -> None:
+        self.xformers = xformers
         self.paths = paths
         self.cache = cache
         self.hashes = hashes
@@ -212,6 +232,8 @@ class ModelManager:
         def load() -> LoadedCheckpoint:
             loaded = load_checkpoint(record, allow_unsafe_pickle=self.allow_unsafe_pickle)
             loaded.extra["sha256"] = self.sha256(record)
+            if self.xformers:
+                enable_xformers(loaded)
             return loaded
 
         try:
