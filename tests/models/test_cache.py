@@ -124,3 +124,17 @@ def test_xformers_flag_without_cuda_keeps_sdpa_and_generates(app_factory) -> Non
     app = app_factory(xformers=True)
     result = app.generation.run_sync(Txt2ImgRequest(prompt="x", steps=2, size=Size(64, 64), save_images=False))
     assert len(result.images) == 1
+
+
+def test_medvram_parks_models_in_ram_between_jobs() -> None:
+    """--medvram/--lowvram: the device is freed after each job; the next job moves the weights back, no reload."""
+    made: list[str] = []
+    load = loader(made)
+    gpu = DevicePolicy(torch.device("cuda"), torch.float16, torch.float16, offload_when_idle=True)
+    cache = ModelCache(gpu, max_on_device=1)
+    with cache.acquire("a", load("a")) as a:
+        assert a.moves == ["cuda"]
+    assert a.moves == ["cuda", "cpu"] and a.released == 1
+    with cache.acquire("a", load("a")):
+        assert a.moves == ["cuda", "cpu", "cuda"]
+    assert made == ["a"]

@@ -28,6 +28,7 @@ class ModelCache:
         self._on_device: OrderedDict[str, Any] = OrderedDict()
         self._in_ram: OrderedDict[str, Any] = OrderedDict()
         self._locks: dict[str, int] = {}
+        self._parked: set[str] = set()  # loaded entries whose weights wait in RAM (offload_when_idle)
         self._mutex = threading.RLock()
 
     def keys_on_device(self) -> list[str]:
@@ -41,11 +42,21 @@ class ModelCache:
     def drop(self, key: str) -> None:
         """Forget an entry (its file changed or was deleted)."""
         with self._mutex:
+            self._parked.discard(key)
             self._on_device.pop(key, None)
             self._in_ram.pop(key, None)
 
     def _to_device(self, model: Any) -> None:
         model.to(self.policy.device, self.policy.dtype, self.policy.vae_dtype)
+
+    def _park(self, key: str) -> None:
+        """--medvram/--lowvram: free the device between jobs; the weights stay loaded in RAM."""
+        model = self._on_device[key]
+        release = getattr(model, "release_patches", None)
+        if release is not None:
+            release()
+        self._to_cpu(model)
+        self._parked.add(key)
 
     def _to_cpu(self, model: Any) -> None:
         import torch
@@ -58,6 +69,7 @@ class ModelCache:
             if victim is None:
                 return
             model = self._on_device.pop(victim)
+            self._parked.discard(victim)
             release = getattr(model, "release_patches", None)
             if release is not None:
                 release()
@@ -76,6 +88,9 @@ class ModelCache:
             model = self._on_device.get(key)
             if model is not None:
                 self._on_device.move_to_end(key)
+                if key in self._parked:  # --medvram/--lowvram: it waited in RAM between jobs
+                    self._parked.discard(key)
+                    self._to_device(model)
             else:
                 model = self._in_ram.pop(key, None)
                 if model is None:
@@ -91,4 +106,6 @@ class ModelCache:
                 self._locks[key] -= 1
                 if not self._locks[key]:
                     del self._locks[key]
+                    if self.policy.offload_when_idle and self.policy.device.type != "cpu" and key in self._on_device:
+                        self._park(key)
                 self._make_room()
