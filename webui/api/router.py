@@ -53,6 +53,7 @@ def install_api(server: FastAPI, app: App) -> None:
     """Add /sdapi/v1 and /internal to `server` for `app`: with --api-auth every route asks for HTTP Basic
     credentials (A1111 leaves /internal open; we do not, so that no route of ours answers without them)."""
     from webui.api.routes import controlnet, extras, generate, internal, lists, models, options, png_info, progress
+    from webui.api.routes.jobs import build_router as jobs_router
     from webui.server import parse_credentials
 
     setattr(server.state, STATE_KEY, app)
@@ -66,6 +67,7 @@ def install_api(server: FastAPI, app: App) -> None:
     for module in (generate, extras, png_info, lists, models, options, progress):
         server.include_router(module.build_router(), prefix=API_PREFIX, dependencies=dependencies)
     server.include_router(internal.build_router(), prefix=internal.INTERNAL_PREFIX, dependencies=dependencies)
+    server.include_router(jobs_router(), prefix="/sdapi/v2", dependencies=dependencies)
     # The ControlNet extension's routes live at the root (/controlnet/...); A1111 leaves them without auth, we do not.
     server.include_router(controlnet.build_router(), dependencies=dependencies)
     log.info("API at %s%s", API_PREFIX, " (HTTP Basic auth)" if dependencies else "")
