@@ -13,6 +13,7 @@ from PIL import Image
 
 from webui.core.errors import InvalidRequest
 from webui.core.types import BatchSpec, Size
+from webui.generation.controlnet import ControlUnit
 from webui.generation.request import HiresSpec, Img2ImgRequest, InpaintSpec, Txt2ImgRequest
 from webui.images.infotext import NEGATIVE_KEY, NEGATIVE_PREFIX, PROMPT_KEY, parse_infotext
 from webui.images.masking import binary_mask
@@ -32,6 +33,12 @@ TXT2IMG_FIELDS: Mapping[str, str] = MappingProxyType(
         "cfg_scale": "CFG Scale",
         "seed": "Seed",
         "checkpoint": "Stable Diffusion checkpoint",
+        "styles": "Styles",
+        "seed_extra": "Extra",
+        "subseed": "Variation seed",
+        "subseed_strength": "Variation strength",
+        "seed_resize_from_w": "Resize seed from width",
+        "seed_resize_from_h": "Resize seed from height",
     }
 )
 # The "Hires. fix" accordion (txt2img only); keys are the A1111 API's names.
@@ -135,7 +142,32 @@ def _common_fields(read: _Reader) -> dict[str, Any]:
         "seed": read.integer("seed", defaults.seed),
         "batch": BatchSpec(count=read.integer("batch_count", 1), size=read.integer("batch_size", 1)),
         "checkpoint": read.text("checkpoint") or None,
+        "styles": _style_names(read.values.get("styles")),
+        **_seed_extras(read),
     }
+
+
+def _style_names(value: Any) -> tuple[str, ...]:
+    """The "Styles" dropdown's value (a list of names; a lone name from the API or a script also works)."""
+    if not value:
+        return ()
+    return (value,) if isinstance(value, str) else tuple(str(name) for name in value)
+
+
+def _seed_extras(read: _Reader) -> dict[str, Any]:
+    """The "Extra" seed options; as A1111's ScriptSeed, used only while "Extra" is ticked (and a strength above 0,
+    a resize with both sides above 0)."""
+    if not read.values.get("seed_extra"):
+        return {}
+    extras: dict[str, Any] = {}
+    strength = read.real("subseed_strength", 0.0)
+    if strength > 0:
+        extras["subseed"] = read.integer("subseed", -1)
+        extras["subseed_strength"] = strength
+    width, height = read.integer("seed_resize_from_w", 0), read.integer("seed_resize_from_h", 0)
+    if width > 0 and height > 0:
+        extras["seed_resize_from"] = Size(width, height)
+    return extras
 
 
 def txt2img_request(values: Mapping[str, Any]) -> Txt2ImgRequest:
@@ -145,9 +177,10 @@ def txt2img_request(values: Mapping[str, Any]) -> Txt2ImgRequest:
     read = _Reader(values)
     fields = _common_fields(read)
     hires = _hires_spec(read) if values.get("enable_hr") else None
+    controls = _read_controls(read, values)
     if read.problems:
         raise InvalidRequest(read.problems)
-    return Txt2ImgRequest(**fields, hires=hires)
+    return Txt2ImgRequest(**fields, hires=hires, controls=controls)
 
 
 def _hires_spec(read: _Reader) -> HiresSpec:
@@ -202,6 +235,7 @@ def img2img_request(values: Mapping[str, Any]) -> Img2ImgRequest:
     except InvalidRequest as exc:
         read.problems.extend(exc.problems)
     inpaint = _inpaint_spec(read, mask) if mask is not None else None
+    controls = _read_controls(read, values)
     if read.problems or image is None:
         raise InvalidRequest(read.problems)
     return Img2ImgRequest(
@@ -210,6 +244,7 @@ def img2img_request(values: Mapping[str, Any]) -> Img2ImgRequest:
         denoising_strength=denoising,
         resize_mode=resize_mode,
         inpaint=inpaint,
+        controls=controls,
     )
 
 
@@ -460,3 +495,95 @@ def _find_choice(value: str, choices: Sequence[str], aliases: Mapping[str, str])
         alias = {name.lower(): target for name, target in aliases.items()}.get(value.lower())
         found = by_lower.get(alias.lower()) if alias else None
     return found
+
+
+# -- ControlNet units (components/controlnet_unit.py): values by controlnet_key(index, key) -----------------------
+CONTROLNET_UNIT_KEYS = (
+    "enabled", "image", "use_init_image", "module", "model", "weight", "guidance_start", "guidance_end",
+    "processor_res", "threshold_a", "threshold_b", "pixel_perfect", "low_vram", "control_mode", "resize_mode",
+)  # fmt: skip
+_CONTROLNET_REALS = {
+    "weight": "Control Weight",
+    "guidance_start": "Starting Control Step",
+    "guidance_end": "Ending Control Step",
+    "processor_res": "Preprocessor Resolution",
+    "threshold_a": "Threshold A",
+    "threshold_b": "Threshold B",
+}
+
+
+def controlnet_key(index: int, key: str) -> str:
+    """The request_inputs key of one unit's value: "controlnet_0_enabled"."""
+    return f"controlnet_{index}_{key}"
+
+
+def control_unit(values: Mapping[str, Any], index: int = 0) -> ControlUnit:
+    """One unit's values (keys of CONTROLNET_UNIT_KEYS; missing ones take the extension's defaults) → ControlUnit.
+    With "use_init_image" the unit has no image of its own (img2img gives it the init image). A disabled unit
+    keeps no image. Raises InvalidRequest for values that are not numbers."""
+    d = ControlUnit()
+    problems: list[str] = []
+    reals: dict[str, float] = {}
+    for key, label in _CONTROLNET_REALS.items():
+        value = values.get(key)
+        if value is None or value == "":
+            reals[key] = float(getattr(d, key))
+            continue
+        try:
+            reals[key] = float(value)
+        except (TypeError, ValueError):
+            problems.append(f"ControlNet Unit {index}: {label} must be a number (got {value!r})")
+            reals[key] = float(getattr(d, key))
+    enabled = bool(values.get("enabled", d.enabled))
+    image = None
+    if enabled and not values.get("use_init_image"):
+        try:
+            picture = to_image(values.get("image"))
+        except InvalidRequest as exc:
+            problems.extend(f"ControlNet Unit {index}: {p}" for p in exc.problems)
+            picture = None
+        image = None if picture is None else flatten(picture)
+    if problems:
+        raise InvalidRequest(problems)
+    return ControlUnit(
+        enabled=enabled,
+        module=str(values.get("module") or d.module),
+        model=str(values.get("model") or d.model),
+        weight=reals["weight"],
+        image=image,
+        resize_mode=str(values.get("resize_mode") or d.resize_mode),
+        low_vram=bool(values.get("low_vram", d.low_vram)),
+        processor_res=reals["processor_res"],
+        threshold_a=reals["threshold_a"],
+        threshold_b=reals["threshold_b"],
+        guidance_start=reals["guidance_start"],
+        guidance_end=reals["guidance_end"],
+        pixel_perfect=bool(values.get("pixel_perfect", d.pixel_perfect)),
+        control_mode=str(values.get("control_mode") or d.control_mode),
+    )
+
+
+def control_units(values: Mapping[str, Any]) -> tuple[ControlUnit, ...]:
+    """Every unit whose values a tab hands over (controlnet_key(i, ...) for i = 0, 1, ...), disabled ones too (their
+    index names the infotext's "ControlNet N"); () when the tab has no ControlNet. Raises InvalidRequest."""
+    units: list[ControlUnit] = []
+    problems: list[str] = []
+    index = 0
+    while controlnet_key(index, "enabled") in values:
+        own = {key: values.get(controlnet_key(index, key)) for key in CONTROLNET_UNIT_KEYS}
+        try:
+            units.append(control_unit({k: v for k, v in own.items() if v is not None}, index))
+        except InvalidRequest as exc:
+            problems.extend(exc.problems)
+        index += 1
+    if problems:
+        raise InvalidRequest(problems)
+    return tuple(units)
+
+
+def _read_controls(read: _Reader, values: Mapping[str, Any]) -> tuple[ControlUnit, ...]:
+    try:
+        return control_units(values)
+    except InvalidRequest as exc:
+        read.problems.extend(exc.problems)
+        return ()

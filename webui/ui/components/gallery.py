@@ -220,7 +220,7 @@ def _done_updates(r: ResultPanel, done: JobDone, seconds: float) -> Updates:
     )
     generation = {**empty_generation(), "infotexts": list(result.infotexts), "seeds": list(result.seeds)}
     return {
-        r.gallery: list(result.images),
+        r.gallery: [*result.images, *result.detected_maps],  # ControlNet maps after the images (as the extension)
         r.progress: progress_html(status),
         r.warnings: warnings_html(list(result.warnings)),
         r.info: infotext_html(result.infotexts[0]) if result.infotexts else "",

@@ -1,14 +1,30 @@
-"""The prompt boxes and the Generate / Interrupt / Skip column, as in A1111's toprow."""
+"""The prompt boxes and the Generate / Interrupt / Skip column, as in A1111's toprow: token counters at the
+prompts, the Styles dropdown with 📋 / 🖌️, and the style editor."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import gradio as gr
 
 from webui.ui.components.paste import render_paste_button
+from webui.ui.components.styles import (
+    StylesWidgets,
+    bind_styles,
+    render_style_editor,
+    render_styles_dropdown,
+    render_styles_tools,
+)
+
+if TYPE_CHECKING:
+    from webui.services.prompts import PromptTools
 
 HOTKEYS_HINT = "(Press Ctrl+Enter to generate, Alt+Enter to skip, Esc to interrupt)"
+EMPTY_COUNT = "0/75"
+COUNTER_TEMPLATE = (
+    '<div class="token-counter-text" style="text-align:right;font-size:0.8em;opacity:0.75">${value}</div>'
+)
 
 
 @dataclass
@@ -19,6 +35,15 @@ class PromptRow:
     interrupt: gr.Button
     skip: gr.Button
     paste: gr.Button  # ↙️, wired by the tab (components/paste.py)
+    token_counter: gr.HTML  # "12/75" for the prompt
+    negative_token_counter: gr.HTML
+    styles: StylesWidgets
+
+
+def _counter(elem_id: str) -> gr.HTML:
+    return gr.HTML(
+        EMPTY_COUNT, html_template=COUNTER_TEMPLATE, js_on_load=None, elem_id=elem_id, elem_classes=["token-counter"]
+    )
 
 
 def render_prompt_row(tab: str) -> PromptRow:
@@ -33,6 +58,7 @@ def render_prompt_row(tab: str) -> PromptRow:
                 placeholder=f"Prompt\n{HOTKEYS_HINT}",
                 elem_id=f"{tab}_prompt",
             )
+            counter = _counter(f"{tab}_token_counter")
             negative = gr.Textbox(
                 label="Negative prompt",
                 show_label=False,
@@ -41,6 +67,7 @@ def render_prompt_row(tab: str) -> PromptRow:
                 placeholder=f"Negative prompt\n{HOTKEYS_HINT}",
                 elem_id=f"{tab}_neg_prompt",
             )
+            negative_counter = _counter(f"{tab}_negative_token_counter")
         with gr.Column(scale=1, min_width=180, elem_classes=["actions"]):
             generate = gr.Button(
                 "Generate", variant="primary", elem_id=f"{tab}_generate", elem_classes=["generate-button"]
@@ -52,4 +79,32 @@ def render_prompt_row(tab: str) -> PromptRow:
                 skip = gr.Button("Skip", variant="secondary", size="sm", elem_id=f"{tab}_skip", min_width=60)
             with gr.Row(elem_id=f"{tab}_tools", elem_classes=["tools"]):
                 paste = render_paste_button(tab)
-    return PromptRow(prompt, negative, generate, interrupt, skip, paste)
+                apply_style, edit_style = render_styles_tools(tab)
+            styles_dropdown = render_styles_dropdown(tab)
+    styles = render_style_editor(tab, styles_dropdown, apply_style, edit_style)
+    return PromptRow(prompt, negative, generate, interrupt, skip, paste, counter, negative_counter, styles)
+
+
+def bind_prompt_tools(row: PromptRow, tools: PromptTools) -> None:
+    """Token counters (updated as the user types; only the latest pending count runs) and the styles."""
+
+    def count(text: str | None) -> str:
+        return tools.token_counter_text(text)
+
+    def count_negative(text: str | None) -> str:
+        return tools.token_counter_text(text, negative=True)
+
+    for box, counter, handler in (
+        (row.prompt, row.token_counter, count),
+        (row.negative_prompt, row.negative_token_counter, count_negative),
+    ):
+        box.change(
+            handler,
+            inputs=[box],
+            outputs=[counter],
+            queue=False,
+            trigger_mode="always_last",
+            show_progress="hidden",
+            api_visibility="private",
+        )
+    bind_styles(row.styles, tools, row.prompt, row.negative_prompt)

@@ -12,6 +12,7 @@ import gradio as gr
 from webui.generation.request import RESIZE_MODES, Img2ImgRequest
 from webui.generation.samplers.registry import SAMPLERS, SCHEDULE_TYPES
 from webui.ui.binding import INPAINT_MODES, img2img_request, sent_image, size_for_image, to_image
+from webui.ui.components.controlnet_unit import ControlNetWidgets, bind_controlnet, render_controlnet
 from webui.ui.components.gallery import ResultPanel, bind_generation, render_result_panel
 from webui.ui.components.inpaint import (
     EDITOR_HEIGHT,
@@ -21,7 +22,7 @@ from webui.ui.components.inpaint import (
     render_mask_editor,
 )
 from webui.ui.components.paste import bind_paste
-from webui.ui.components.prompt_row import PromptRow, render_prompt_row
+from webui.ui.components.prompt_row import PromptRow, bind_prompt_tools, render_prompt_row
 from webui.ui.components.sampler_row import SamplerRow, render_sampler_row
 from webui.ui.components.seed_row import SeedRow, bind_seed_row, render_seed_row
 from webui.ui.components.size_row import SizeRow, bind_size_row, render_size_row
@@ -60,6 +61,7 @@ class Img2ImgWidgets:
     denoising_strength: gr.Slider
     seed: SeedRow
     results: ResultPanel
+    controlnet: ControlNetWidgets
 
     def request_inputs(self, checkpoint: gr.Dropdown) -> dict[str, gr.components.Component]:
         """The components whose values make a request, by binding.TXT2IMG_FIELDS / IMG2IMG_FIELDS key."""
@@ -75,6 +77,8 @@ class Img2ImgWidgets:
             "batch_size": self.size.batch_size,
             "cfg_scale": self.cfg_scale,
             "seed": self.seed.seed,
+            **self.seed.request_inputs(),
+            "styles": self.prompts.styles.dropdown,
             "checkpoint": checkpoint,
             "mode": self.mode,
             "init_image": self.init_image,
@@ -85,6 +89,7 @@ class Img2ImgWidgets:
             "resize_mode": self.resize_mode,
             "denoising_strength": self.denoising_strength,
             **self.inpaint.request_inputs(),
+            **self.controlnet.request_inputs(),
         }
 
 
@@ -152,6 +157,7 @@ def render_img2img(defaults: Img2ImgRequest | None = None) -> Img2ImgWidgets:
                 elem_id=f"{TAB}_denoising_strength",
             )
             seed = render_seed_row(TAB, seed=d.seed)
+            controlnet = render_controlnet(TAB, img2img=True)
         with gr.Column(scale=6, elem_id=f"{TAB}_results_column"):
             results = render_result_panel(TAB)
     mode = gr.State("img2img")
@@ -173,6 +179,7 @@ def render_img2img(defaults: Img2ImgRequest | None = None) -> Img2ImgWidgets:
         denoising,
         seed,
         results,
+        controlnet,
     )
 
 
@@ -221,7 +228,9 @@ def bind_img2img(w: Img2ImgWidgets, app: App, checkpoint: gr.Dropdown) -> None:
             api_visibility="private",
         )
     bind_size_row(w.size)
-    bind_seed_row(w.seed)
+    bind_seed_row(w.seed, w.results.generation)
+    bind_prompt_tools(w.prompts, app.prompts)
+    bind_controlnet(w.controlnet, app, w.size.width, w.size.height, w.init_image)
 
 
 def bind_send_to(source: ResultPanel, prompts: PromptRow, target: Img2ImgWidgets, tabs: gr.Tabs) -> None:

@@ -10,10 +10,11 @@ import gradio as gr
 from webui.generation.request import Txt2ImgRequest
 from webui.generation.samplers.registry import SAMPLERS, SCHEDULE_TYPES
 from webui.ui.binding import txt2img_request
+from webui.ui.components.controlnet_unit import ControlNetWidgets, bind_controlnet, render_controlnet
 from webui.ui.components.gallery import ResultPanel, bind_generation, render_result_panel
 from webui.ui.components.hires import HiresWidgets, bind_hires, render_hires
 from webui.ui.components.paste import bind_paste
-from webui.ui.components.prompt_row import PromptRow, render_prompt_row
+from webui.ui.components.prompt_row import PromptRow, bind_prompt_tools, render_prompt_row
 from webui.ui.components.sampler_row import SamplerRow, render_sampler_row
 from webui.ui.components.seed_row import SeedRow, bind_seed_row, render_seed_row
 from webui.ui.components.size_row import SizeRow, bind_size_row, render_size_row
@@ -33,6 +34,7 @@ class Txt2ImgWidgets:
     seed: SeedRow
     hires: HiresWidgets
     results: ResultPanel
+    controlnet: ControlNetWidgets
 
     def request_inputs(self, checkpoint: gr.Dropdown) -> dict[str, gr.components.Component]:
         """The components whose values make a request, by binding.TXT2IMG_FIELDS key."""
@@ -48,8 +50,11 @@ class Txt2ImgWidgets:
             "batch_size": self.size.batch_size,
             "cfg_scale": self.cfg_scale,
             "seed": self.seed.seed,
+            **self.seed.request_inputs(),
+            "styles": self.prompts.styles.dropdown,
             "checkpoint": checkpoint,
             **self.hires.request_inputs(),
+            **self.controlnet.request_inputs(),
         }
 
 
@@ -73,9 +78,10 @@ def render_txt2img(defaults: Txt2ImgRequest | None = None) -> Txt2ImgWidgets:
             )
             seed = render_seed_row(TAB, seed=d.seed)
             hires = render_hires(TAB, d.hires)
+            controlnet = render_controlnet(TAB)
         with gr.Column(scale=6, elem_id=f"{TAB}_results_column"):
             results = render_result_panel(TAB)
-    return Txt2ImgWidgets(prompts, sampling, size, cfg_scale, seed, hires, results)
+    return Txt2ImgWidgets(prompts, sampling, size, cfg_scale, seed, hires, results, controlnet)
 
 
 def bind_txt2img(w: Txt2ImgWidgets, app: App, checkpoint: gr.Dropdown) -> None:
@@ -83,5 +89,7 @@ def bind_txt2img(w: Txt2ImgWidgets, app: App, checkpoint: gr.Dropdown) -> None:
     bind_generation(w.results, w.prompts, w.seed, app, w.request_inputs(checkpoint), txt2img_request)
     bind_paste(w.prompts.paste, w.request_inputs(checkpoint), w.results.generation)
     bind_size_row(w.size)
-    bind_seed_row(w.seed)
+    bind_seed_row(w.seed, w.results.generation)
+    bind_prompt_tools(w.prompts, app.prompts)
     bind_hires(w.hires, w.size.width, w.size.height)
+    bind_controlnet(w.controlnet, app, w.size.width, w.size.height)

@@ -1,0 +1,330 @@
+"""The "ControlNet" accordion of txt2img and img2img, laid out as the sd-webui-controlnet extension's: one tab per
+unit ("ControlNet Unit 0..2") with the image, Enable / Low VRAM / Pixel Perfect / Allow Preview, the preprocessor
+with 💥 (run it: "Preprocessor Preview"), the model with 🔄, weight, start/end, the preprocessor's own sliders, the
+control mode and the resize mode. render_controlnet() only creates components; bind_controlnet() wires them."""
+
+from __future__ import annotations
+
+import html
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import gradio as gr
+import numpy as np
+
+from webui.core.errors import UserError
+from webui.generation.controlnet import CONTROL_MODES, RESIZE_MODES, ControlUnit, pixel_perfect_resolution
+from webui.generation.preprocessors import PREPROCESSORS, Annotators, Preprocessor, Slider, find_preprocessor
+from webui.ui.binding import CONTROLNET_UNIT_KEYS, controlnet_key, flatten, to_image
+
+if TYPE_CHECKING:
+    from webui.app import App
+
+log = logging.getLogger(__name__)
+
+UNIT_COUNT = 3  # the extension's "Multi-ControlNet: ControlNet unit number" default
+NONE_MODEL = "None"
+TRIGGER = "\U0001f4a5"  # 💥 "Run preprocessor"
+REFRESH = "\U0001f504"  # 🔄
+WARNING = "\u26a0\ufe0f"
+Updates = dict[Any, Any]
+
+
+@dataclass
+class UnitWidgets:
+    index: int
+    enabled: gr.Checkbox
+    use_init_image: gr.Checkbox | None  # img2img only: the unit takes the img2img image
+    image: gr.Image
+    low_vram: gr.Checkbox
+    pixel_perfect: gr.Checkbox
+    allow_preview: gr.Checkbox
+    preview: gr.Image
+    module: gr.Dropdown
+    trigger: gr.Button
+    module_warning: gr.HTML
+    model: gr.Dropdown
+    refresh: gr.Button
+    weight: gr.Slider
+    guidance_start: gr.Slider
+    guidance_end: gr.Slider
+    processor_res: gr.Slider
+    threshold_a: gr.Slider
+    threshold_b: gr.Slider
+    control_mode: gr.Radio
+    resize_mode: gr.Radio
+
+    def request_inputs(self) -> dict[str, gr.components.Component]:
+        """The unit's components by binding.controlnet_key(index, CONTROLNET_UNIT_KEYS item)."""
+        components: dict[str, gr.components.Component | None] = {
+            "enabled": self.enabled,
+            "image": self.image,
+            "use_init_image": self.use_init_image,
+            "module": self.module,
+            "model": self.model,
+            "weight": self.weight,
+            "guidance_start": self.guidance_start,
+            "guidance_end": self.guidance_end,
+            "processor_res": self.processor_res,
+            "threshold_a": self.threshold_a,
+            "threshold_b": self.threshold_b,
+            "pixel_perfect": self.pixel_perfect,
+            "low_vram": self.low_vram,
+            "control_mode": self.control_mode,
+            "resize_mode": self.resize_mode,
+        }
+        assert set(components) == set(CONTROLNET_UNIT_KEYS)
+        return {controlnet_key(self.index, k): c for k, c in components.items() if c is not None}
+
+
+@dataclass
+class ControlNetWidgets:
+    accordion: gr.Accordion
+    units: list[UnitWidgets]
+
+    def request_inputs(self) -> dict[str, gr.components.Component]:
+        inputs: dict[str, gr.components.Component] = {}
+        for unit in self.units:
+            inputs.update(unit.request_inputs())
+        return inputs
+
+
+def preprocessor_choices(annotators: Annotators | None = None) -> list[tuple[str, str]]:
+    """(label, name) for the dropdown; a preprocessor whose weights are not on disk says "(needs file)"."""
+    choices = []
+    for pre in PREPROCESSORS:
+        missing = annotators.missing(pre) if annotators is not None else []
+        label = pre.label + (f" (needs {', '.join(f.filename for f in missing)})" if missing else "")
+        choices.append((label, pre.name))
+    return choices
+
+
+def model_choices(titles: list[str]) -> list[str]:
+    return [NONE_MODEL, *titles]
+
+
+def _slider_update(slider: Slider) -> Any:
+    return gr.Slider(
+        label=slider.name or "Threshold",
+        minimum=slider.minimum,
+        maximum=slider.maximum,
+        step=slider.step,
+        value=slider.value,
+        visible=slider.visible,
+    )
+
+
+def render_controlnet(tab: str, *, img2img: bool = False, units: int = UNIT_COUNT) -> ControlNetWidgets:
+    """The accordion (closed) with `units` unit tabs; elem_ids follow the extension's
+    "{tab}_controlnet_ControlNet-{i}_controlnet_…" pattern."""
+    with gr.Accordion("ControlNet", open=False, elem_id=f"{tab}_controlnet", elem_classes=["controlnet"]) as acc:
+        with gr.Tabs(elem_id=f"{tab}_controlnet_tabs"):
+            widgets = [_render_unit(tab, i, img2img) for i in range(units)]
+    return ControlNetWidgets(acc, widgets)
+
+
+def _render_unit(tab: str, index: int, img2img: bool) -> UnitWidgets:
+    d = ControlUnit()
+    none = find_preprocessor("none")
+    assert none is not None
+    p = f"{tab}_controlnet_ControlNet-{index}_controlnet"
+    with gr.Tab(f"ControlNet Unit {index}", id=f"{tab}_controlnet_unit_{index}", elem_id=f"{p}_unit_tab"):
+        use_init = None
+        if img2img:
+            use_init = gr.Checkbox(
+                True,
+                label="Use the img2img image",
+                elem_id=f"{p}_same_img2img_checkbox",
+                info="Uncheck to upload an independent control image",
+            )
+        with gr.Row(elem_id=f"{p}_image_row", equal_height=True):
+            image = gr.Image(
+                label="Single Image",
+                elem_id=f"{p}_input_image",
+                type="pil",
+                image_mode="RGBA",
+                sources=["upload", "clipboard"],
+                format="png",
+                height=240,
+                visible=not img2img,
+            )
+            preview = gr.Image(
+                label="Preprocessor Preview",
+                elem_id=f"{p}_preprocessor_preview",
+                type="pil",
+                interactive=False,
+                format="png",
+                height=240,
+                visible=False,
+            )
+        with gr.Row(elem_id=f"{p}_checkbox_row", elem_classes=["controlnet-checkboxes"]):
+            enabled = gr.Checkbox(d.enabled, label="Enable", elem_id=f"{p}_enable_checkbox", min_width=80)
+            low_vram = gr.Checkbox(d.low_vram, label="Low VRAM", elem_id=f"{p}_low_vram_checkbox", min_width=80)
+            pixel_perfect = gr.Checkbox(
+                d.pixel_perfect, label="Pixel Perfect", elem_id=f"{p}_pixel_perfect_checkbox", min_width=80
+            )
+            allow_preview = gr.Checkbox(
+                False, label="Allow Preview", elem_id=f"{p}_preprocessor_preview_checkbox", min_width=80
+            )
+        with gr.Row(elem_id=f"{p}_module_row", equal_height=True):
+            module = gr.Dropdown(
+                preprocessor_choices(),
+                value=d.module,
+                label="Preprocessor",
+                elem_id=f"{p}_preprocessor_dropdown",
+                filterable=True,
+                scale=4,
+            )
+            trigger = gr.Button(
+                TRIGGER, elem_id=f"{p}_trigger_preprocessor", elem_classes=["tool"], scale=0, min_width=40
+            )
+        # One row each: the settings column is too narrow for two dropdowns with full model titles.
+        with gr.Row(elem_id=f"{p}_model_row", equal_height=True):
+            model = gr.Dropdown(
+                model_choices([]),
+                value=d.model,
+                label="Model",
+                elem_id=f"{p}_model_dropdown",
+                filterable=True,
+                scale=4,
+            )
+            refresh = gr.Button(REFRESH, elem_id=f"{p}_refresh_models", elem_classes=["tool"], scale=0, min_width=40)
+        module_warning = gr.HTML("", elem_id=f"{p}_preprocessor_warning", visible=False)
+        with gr.Row(elem_id=f"{p}_weight_row"):
+            weight = gr.Slider(0.0, 2.0, value=d.weight, step=0.05, label="Control Weight",
+                               elem_id=f"{p}_control_weight_slider")  # fmt: skip
+            guidance_start = gr.Slider(0.0, 1.0, value=d.guidance_start, step=0.01, label="Starting Control Step",
+                                       elem_id=f"{p}_start_control_step_slider")  # fmt: skip
+            guidance_end = gr.Slider(0.0, 1.0, value=d.guidance_end, step=0.01, label="Ending Control Step",
+                                     elem_id=f"{p}_ending_control_step_slider")  # fmt: skip
+        with gr.Row(elem_id=f"{p}_slider_row"):
+            res, a, b = none.resolution, none.slider_1, none.slider_2
+            processor_res = gr.Slider(res.minimum, res.maximum, value=res.value, step=res.step,
+                                      label="Preprocessor Resolution", visible=res.visible,
+                                      elem_id=f"{p}_preprocessor_resolution_slider")  # fmt: skip
+            threshold_a = gr.Slider(a.minimum, a.maximum, value=a.value, step=a.step, label=a.name or "Threshold A",
+                                    visible=a.visible, elem_id=f"{p}_threshold_A_slider")  # fmt: skip
+            threshold_b = gr.Slider(b.minimum, b.maximum, value=b.value, step=b.step, label=b.name or "Threshold B",
+                                    visible=b.visible, elem_id=f"{p}_threshold_B_slider")  # fmt: skip
+        control_mode = gr.Radio(
+            list(CONTROL_MODES), value=d.control_mode, label="Control Mode", elem_id=f"{p}_control_mode_radio"
+        )
+        resize_mode = gr.Radio(
+            list(RESIZE_MODES), value=d.resize_mode, label="Resize Mode", elem_id=f"{p}_resize_mode_radio"
+        )
+    return UnitWidgets(
+        index, enabled, use_init, image, low_vram, pixel_perfect, allow_preview, preview, module, trigger,
+        module_warning, model, refresh, weight, guidance_start, guidance_end, processor_res, threshold_a,
+        threshold_b, control_mode, resize_mode,
+    )  # fmt: skip
+
+
+def module_warning(annotators: Annotators, module: str | None) -> Any:
+    """The line under the preprocessor: what file a chosen preprocessor still needs (hidden when none)."""
+    pre = find_preprocessor(module or "none")
+    problem = annotators.problem(pre) if pre is not None else None
+    if not problem:
+        return gr.HTML("", visible=False)
+    return gr.HTML(f'<p class="controlnet-warning">{WARNING} {html.escape(problem)}</p>', visible=True)
+
+
+def _module_updates(u: UnitWidgets, annotators: Annotators, module: str | None, pixel_perfect: bool) -> Updates:
+    pre: Preprocessor | None = find_preprocessor(module or "none")
+    updates: Updates = {u.module_warning: module_warning(annotators, module)}
+    if pre is not None:
+        updates[u.processor_res] = gr.Slider(
+            minimum=pre.resolution.minimum,
+            maximum=pre.resolution.maximum,
+            step=pre.resolution.step,
+            value=pre.resolution.value,
+            visible=pre.resolution.visible and not pixel_perfect,
+        )
+        updates[u.threshold_a] = _slider_update(pre.slider_1)
+        updates[u.threshold_b] = _slider_update(pre.slider_2)
+    return updates
+
+
+def bind_controlnet(
+    w: ControlNetWidgets,
+    app: App,
+    width: gr.components.Component,
+    height: gr.components.Component,
+    init_image: gr.components.Component | None = None,
+) -> None:
+    """Wire every unit: preprocessor → its sliders and missing-file warning, 🔄 → model list, 💥 → preview (run on
+    the worker by app.generation.detect). The dropdowns get their choices from the app here (render has no app)."""
+    generation = app.generation
+    annotators = generation.annotators
+    titles = generation.controlnets.titles()
+    for u in w.units:
+        # Render, then bind: the choices that need the app are set before the page is first served.
+        u.module.choices = preprocessor_choices(annotators)
+        u.model.choices = [(t, t) for t in model_choices(titles)]
+        _bind_unit(u, app, width, height, init_image)
+
+
+def _bind_unit(
+    u: UnitWidgets,
+    app: App,
+    width: gr.components.Component,
+    height: gr.components.Component,
+    init_image: gr.components.Component | None,
+) -> None:
+    generation = app.generation
+    quick: dict[str, Any] = {"queue": False, "show_progress": "hidden", "api_visibility": "private"}
+
+    def on_module(module: str | None, pixel_perfect: bool) -> Updates:
+        return _module_updates(u, generation.annotators, module, pixel_perfect)
+
+    slider_outputs = [u.module_warning, u.processor_res, u.threshold_a, u.threshold_b]
+    u.module.change(on_module, inputs=[u.module, u.pixel_perfect], outputs=slider_outputs, **quick)
+
+    def on_pixel_perfect(module: str | None, pixel_perfect: bool) -> Any:
+        pre = find_preprocessor(module or "none")
+        return gr.Slider(visible=pre is not None and pre.resolution.visible and not pixel_perfect)
+
+    u.pixel_perfect.change(on_pixel_perfect, inputs=[u.module, u.pixel_perfect], outputs=[u.processor_res], **quick)
+    u.allow_preview.change(lambda on: gr.Image(visible=bool(on)), inputs=[u.allow_preview], outputs=[u.preview],
+                           **quick)  # fmt: skip
+    if u.use_init_image is not None:
+        u.use_init_image.change(lambda same: gr.Image(visible=not same), inputs=[u.use_init_image],
+                                outputs=[u.image], **quick)  # fmt: skip
+
+    def refresh(model: str | None, module: str | None) -> tuple[Any, Any]:
+        titles = model_choices(generation.controlnets.titles())
+        keep = model if model in titles else NONE_MODEL
+        return (
+            gr.Dropdown(choices=titles, value=keep),
+            gr.Dropdown(choices=preprocessor_choices(generation.annotators), value=module),
+        )
+
+    u.refresh.click(refresh, inputs=[u.model, u.module], outputs=[u.model, u.module], **quick)
+
+    def run_preprocessor(image: Any, module: str | None, res: float, a: float, b: float, pixel_perfect: bool,
+                         resize_mode: str, w: float, h: float, *rest: Any) -> Updates:  # fmt: skip
+        picture = to_image(image)
+        if init_image is not None and rest and (rest[0] or picture is None):  # "Use the img2img image"
+            picture = to_image(rest[1])
+        if picture is None:
+            raise gr.Error("Upload an image for this ControlNet unit first", print_exception=False)
+        picture = flatten(picture)
+        if pixel_perfect:
+            res = pixel_perfect_resolution(np.asarray(picture), int(w), int(h), resize_mode)
+        try:
+            maps = generation.detect(module or "none", [picture], res, a, b)
+        except UserError as exc:
+            raise gr.Error(exc.message, print_exception=False) from exc
+        return {u.preview: gr.Image(value=maps[0], visible=True), u.allow_preview: True}
+
+    inputs = [u.image, u.module, u.processor_res, u.threshold_a, u.threshold_b, u.pixel_perfect, u.resize_mode,
+              width, height]  # fmt: skip
+    if init_image is not None and u.use_init_image is not None:
+        inputs += [u.use_init_image, init_image]
+    u.trigger.click(
+        run_preprocessor,
+        inputs=inputs,
+        outputs=[u.preview, u.allow_preview],
+        show_progress="minimal",
+        api_visibility="private",
+    )
