@@ -15,6 +15,7 @@ from webui.ui.components.gallery import ResultPanel, bind_generation, render_res
 from webui.ui.components.hires import HiresWidgets, bind_hires, render_hires
 from webui.ui.components.paste import bind_paste
 from webui.ui.components.prompt_row import PromptRow, bind_prompt_tools, render_prompt_row
+from webui.ui.components.request_inputs import common_request_inputs
 from webui.ui.components.sampler_row import SamplerRow, render_sampler_row
 from webui.ui.components.seed_row import SeedRow, bind_seed_row, render_seed_row
 from webui.ui.components.size_row import SizeRow, bind_size_row, render_size_row
@@ -39,20 +40,7 @@ class Txt2ImgWidgets:
     def request_inputs(self, checkpoint: gr.Dropdown) -> dict[str, gr.components.Component]:
         """The components whose values make a request, by binding.TXT2IMG_FIELDS key."""
         return {
-            "prompt": self.prompts.prompt,
-            "negative_prompt": self.prompts.negative_prompt,
-            "sampler": self.sampling.sampler,
-            "scheduler": self.sampling.scheduler,
-            "steps": self.sampling.steps,
-            "width": self.size.width,
-            "height": self.size.height,
-            "batch_count": self.size.batch_count,
-            "batch_size": self.size.batch_size,
-            "cfg_scale": self.cfg_scale,
-            "seed": self.seed.seed,
-            **self.seed.request_inputs(),
-            "styles": self.prompts.styles.dropdown,
-            "checkpoint": checkpoint,
+            **common_request_inputs(self.prompts, self.sampling, self.size, self.cfg_scale, self.seed, checkpoint),
             **self.hires.request_inputs(),
             **self.controlnet.request_inputs(),
         }
