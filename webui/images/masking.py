@@ -55,35 +55,26 @@ def expand_to_ratio(
 ) -> tuple[int, int, int, int]:
     """Grow the box to the processing aspect ratio width:height, staying inside the image (A1111)."""
     x1, y1, x2, y2 = box
-    ratio_crop = (x2 - x1) / (y2 - y1)
     ratio_processing = width / height
-    if ratio_crop > ratio_processing:
-        desired_h = (x2 - x1) / ratio_processing
-        diff = int(desired_h - (y2 - y1))
-        y1 -= diff // 2
-        y2 += diff - diff // 2
-        if y2 >= image_h:
-            diff = y2 - image_h
-            y2 -= diff
-            y1 -= diff
-        if y1 < 0:
-            y2 -= y1
-            y1 = 0
-        y2 = min(y2, image_h)
+    if (x2 - x1) / (y2 - y1) > ratio_processing:
+        y1, y2 = _grow_span(y1, y2, (x2 - x1) / ratio_processing, image_h)
     else:
-        desired_w = (y2 - y1) * ratio_processing
-        diff = int(desired_w - (x2 - x1))
-        x1 -= diff // 2
-        x2 += diff - diff // 2
-        if x2 >= image_w:
-            diff = x2 - image_w
-            x2 -= diff
-            x1 -= diff
-        if x1 < 0:
-            x2 -= x1
-            x1 = 0
-        x2 = min(x2, image_w)
+        x1, x2 = _grow_span(x1, x2, (y2 - y1) * ratio_processing, image_w)
     return x1, y1, x2, y2
+
+
+def _grow_span(lo: int, hi: int, desired: float, limit: int) -> tuple[int, int]:
+    """Widen [lo, hi) to `desired` around its centre, shifting it back inside [0, limit)."""
+    diff = int(desired - (hi - lo))
+    lo -= diff // 2
+    hi += diff - diff // 2
+    if hi >= limit:
+        lo -= hi - limit
+        hi = limit
+    if lo < 0:
+        hi -= lo
+        lo = 0
+    return lo, min(hi, limit)
 
 
 def fill_masked(image: Image.Image, mask: Image.Image) -> Image.Image:
