@@ -58,6 +58,7 @@ def test_canny_unit_preview_infotext_and_disabled_unit(ui: BrowserPage, tmp_path
     fill_small_job(page, "a house drawn in lines")
     page.locator("#txt2img_controlnet").get_by_text("ControlNet", exact=True).first.click()
     unit_tabs = page.locator("#txt2img_controlnet").get_by_role("tab")
+    unit_tabs.nth(2).wait_for()  # the accordion renders its tabs after the click
     assert [unit_tabs.nth(i).inner_text() for i in range(unit_tabs.count())] == [
         f"ControlNet Unit {i}" for i in range(3)
     ]
