@@ -158,3 +158,12 @@ def test_webuiapi_controlnet_unit_payload(client: TestClient) -> None:
     infotext = json.loads(response.json()["info"])["infotexts"][0]
     assert "Control Mode: ControlNet is more important" in infotext
     assert "Resize Mode: Resize and Fill" in infotext  # webuiapi's default
+
+
+def test_unit_count_setting_and_any_number_of_units(client: TestClient) -> None:
+    assert client.get("/controlnet/settings").json() == {"control_net_unit_count": 3}
+    units = [cn_unit(client, enabled=False) for _ in range(11)] + [cn_unit(client, weight=0.5)]
+    response = txt2img(client, *units)
+    assert response.status_code == 200, response.text
+    params = parse_infotext(json.loads(response.json()["info"])["infotexts"][0])
+    assert "ControlNet 11" in params and "ControlNet 0" not in params

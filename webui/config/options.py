@@ -73,6 +73,14 @@ OPTIONS: list[OptionSpec] = [
     OptionSpec(
         "show_progress_every_n_steps", 10, "Live preview display period", "Live previews", minimum=-1, maximum=32
     ),
+    OptionSpec(
+        "control_net_unit_count",
+        3,
+        "Multi-ControlNet: ControlNet unit number (requires restart)",
+        "ControlNet",
+        minimum=0,
+        maximum=10,
+    ),
 ]
 
 SPECS = {spec.key: spec for spec in OPTIONS}

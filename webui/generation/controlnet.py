@@ -34,7 +34,6 @@ RESIZE_MODE_ALIASES = {
 }
 SOFT_BASE = 0.825  # the extension's soft-injection decay per ControlNet block
 HIRES_SOFT_MODULES = ("canny", "mlsd")  # the extension forces soft injection for these in the hires pass
-MAX_UNITS = 10  # the extension's "Multi-ControlNet: ControlNet unit number" slider maximum
 
 
 @dataclass(frozen=True)
@@ -80,8 +79,6 @@ def resize_mode_name(value: Any) -> str:
 def validate_units(units: tuple[ControlUnit, ...], *, has_init_image: bool = False) -> list[str]:
     """Every problem with the enabled units, as messages a user understands."""
     problems: list[str] = []
-    if len(units) > MAX_UNITS:
-        problems.append(f"At most {MAX_UNITS} ControlNet units are supported (got {len(units)})")
     for index, unit in enumerate(units):
         if not unit.enabled:
             continue

@@ -16,7 +16,6 @@ from webui.generation.preprocessors import PREPROCESSORS, find_preprocessor
 from webui.images.saving import encode_png_base64
 
 API_VERSION = 3  # the extension's external_code.get_api_version()
-UNIT_COUNT = 3  # the extension's control_net_unit_count default
 
 
 def version() -> dict[str, int]:
@@ -45,8 +44,9 @@ def module_list(app: AppDep, alias_names: bool = False) -> dict[str, Any]:
     return {"module_list": names, "module_detail": detail}
 
 
-def settings() -> dict[str, int]:
-    return {"control_net_unit_count": UNIT_COUNT}
+def settings(app: AppDep) -> dict[str, int]:
+    """The UI's unit count (the option); the API itself takes any number of units."""
+    return {"control_net_unit_count": int(app.options.get("control_net_unit_count"))}
 
 
 def detect(body: ControlNetDetectRequest, app: AppDep) -> ControlNetDetectResponse:

@@ -12,7 +12,7 @@ import gradio as gr
 from webui.generation.request import RESIZE_MODES, Img2ImgRequest
 from webui.generation.samplers.registry import SAMPLERS, SCHEDULE_TYPES
 from webui.ui.binding import INPAINT_MODES, img2img_request, sent_image, size_for_image, to_image
-from webui.ui.components.controlnet_unit import ControlNetWidgets, bind_controlnet, render_controlnet
+from webui.ui.components.controlnet_unit import UNIT_COUNT, ControlNetWidgets, bind_controlnet, render_controlnet
 from webui.ui.components.gallery import ResultPanel, bind_generation, render_result_panel
 from webui.ui.components.inpaint import (
     EDITOR_HEIGHT,
@@ -81,7 +81,7 @@ class Img2ImgWidgets:
         }
 
 
-def render_img2img(defaults: Img2ImgRequest | None = None) -> Img2ImgWidgets:
+def render_img2img(defaults: Img2ImgRequest | None = None, controlnet_units: int = UNIT_COUNT) -> Img2ImgWidgets:
     """Create the tab's components (call inside a gr.Tab); defaults are A1111's, taken from the request type."""
     d = defaults or Img2ImgRequest()
     prompts = render_prompt_row(TAB)
@@ -145,7 +145,7 @@ def render_img2img(defaults: Img2ImgRequest | None = None) -> Img2ImgWidgets:
                 elem_id=f"{TAB}_denoising_strength",
             )
             seed = render_seed_row(TAB, seed=d.seed)
-            controlnet = render_controlnet(TAB, img2img=True)
+            controlnet = render_controlnet(TAB, img2img=True, units=controlnet_units)
         with gr.Column(scale=6, elem_id=f"{TAB}_results_column"):
             results = render_result_panel(TAB)
     mode = gr.State("img2img")

@@ -10,7 +10,7 @@ import gradio as gr
 from webui.generation.request import Txt2ImgRequest
 from webui.generation.samplers.registry import SAMPLERS, SCHEDULE_TYPES
 from webui.ui.binding import txt2img_request
-from webui.ui.components.controlnet_unit import ControlNetWidgets, bind_controlnet, render_controlnet
+from webui.ui.components.controlnet_unit import UNIT_COUNT, ControlNetWidgets, bind_controlnet, render_controlnet
 from webui.ui.components.gallery import ResultPanel, bind_generation, render_result_panel
 from webui.ui.components.hires import HiresWidgets, bind_hires, render_hires
 from webui.ui.components.paste import bind_paste
@@ -46,7 +46,7 @@ class Txt2ImgWidgets:
         }
 
 
-def render_txt2img(defaults: Txt2ImgRequest | None = None) -> Txt2ImgWidgets:
+def render_txt2img(defaults: Txt2ImgRequest | None = None, controlnet_units: int = UNIT_COUNT) -> Txt2ImgWidgets:
     """Create the tab's components (call inside a gr.Tab); defaults are A1111's, taken from the request type."""
     d = defaults or Txt2ImgRequest()
     prompts = render_prompt_row(TAB)
@@ -66,7 +66,7 @@ def render_txt2img(defaults: Txt2ImgRequest | None = None) -> Txt2ImgWidgets:
             )
             seed = render_seed_row(TAB, seed=d.seed)
             hires = render_hires(TAB, d.hires)
-            controlnet = render_controlnet(TAB)
+            controlnet = render_controlnet(TAB, units=controlnet_units)
         with gr.Column(scale=6, elem_id=f"{TAB}_results_column"):
             results = render_result_panel(TAB)
     return Txt2ImgWidgets(prompts, sampling, size, cfg_scale, seed, hires, results, controlnet)
