@@ -41,7 +41,9 @@ def wait_done(client: TestClient, job_id: str, timeout: float = 60.0) -> dict[st
     deadline = time.time() + timeout
     while time.time() < deadline:
         status = client.get(f"/sdapi/v2/jobs/{job_id}").json()
-        if status["state"] in ("done", "failed") or (status["state"] == "interrupted" and status["progress"] == 1.0):
+        if status["state"] in ("done", "failed", "cancelled") or (
+            status["state"] == "interrupted" and status["progress"] == 1.0
+        ):
             return status
         time.sleep(0.05)
     raise AssertionError(f"job {job_id} did not finish: {status}")
@@ -105,26 +107,75 @@ def test_idempotency_key_returns_the_same_job(client: TestClient) -> None:
     other = submit(client, SMALL | {"seed": 1}, headers={"Idempotency-Key": "key-456"})
     assert other["id"] != first["id"]
     wait_done(client, first["id"]), wait_done(client, other["id"])
-    assert submit(client, SMALL, headers=headers)["id"] == first["id"]  # still the same once done
+    assert submit(client, SMALL | {"seed": 1}, headers=headers)["id"] == first["id"]  # still the same once done
+
+
+def test_idempotency_key_with_another_body_is_409(client: TestClient, tiny_app: App) -> None:
+    headers = {"Idempotency-Key": "key-409"}
+    first = submit(client, SMALL | {"seed": 31, "prompt": "a boat"}, headers=headers)
+    before = len(tiny_app.jobs.pending())
+    other_body = {"type": "txt2img", "payload": SMALL | {"seed": 32, "prompt": "a boat"}}
+    response = client.post("/sdapi/v2/jobs", json=other_body, headers=headers)
+    assert response.status_code == 409
+    body = response.json()
+    assert set(body) == {"error", "detail", "body", "errors"}
+    assert "key-409" in body["detail"] and first["id"] in body["detail"] and "different request body" in body["detail"]
+    assert len(tiny_app.jobs.pending()) <= before  # nothing new was queued
+    # the same body in another key order is the same request
+    same = {"type": "txt2img", "payload": {"prompt": "a boat", "seed": 31, **SMALL}}
+    assert client.post("/sdapi/v2/jobs", json=same, headers=headers).json()["id"] == first["id"]
+    wait_done(client, first["id"])
+
+
+def wait_running(client: TestClient, job_id: str) -> None:
+    deadline = time.time() + 30
+    while client.get(f"/sdapi/v2/jobs/{job_id}").json()["state"] != "running":
+        assert time.time() < deadline
+        time.sleep(0.02)
 
 
 def test_delete_interrupts_a_long_job_and_the_next_runs(client: TestClient, tiny_app: App) -> None:
     long = submit(client, {"width": 64, "height": 64, "steps": 30, "n_iter": 20, "seed": 3})
     queued = submit(client, SMALL | {"seed": 4})  # behind the long one
-    deadline = time.time() + 30
-    while client.get(f"/sdapi/v2/jobs/{long['id']}").json()["state"] != "running":
-        assert time.time() < deadline
-        time.sleep(0.02)
+    wait_running(client, long["id"])
     cancelled = client.delete(f"/sdapi/v2/jobs/{queued['id']}").json()
-    assert cancelled["state"] == "interrupted"
+    assert cancelled["state"] == "cancelled" and "cancelled before it started" in cancelled["error"]
+    assert queued["id"] not in [job.job_id for job in tiny_app.jobs.pending()]
     stopped = client.delete(f"/sdapi/v2/jobs/{long['id']}")
     assert stopped.status_code == 200 and stopped.json()["state"] == "interrupted"
-    assert wait_done(client, queued["id"])["state"] == "interrupted"
+    status = wait_done(client, queued["id"])
+    assert status["state"] == "cancelled" and status["result"] is None
+    assert [name for name, _ in read_sse(client, f"/sdapi/v2/jobs/{queued['id']}/events")] == ["done"]
     nxt = wait_done(client, submit(client, SMALL | {"seed": 9})["id"])
     assert nxt["state"] == "done" and len(nxt["result"]["images"]) == 1
     status = client.get(f"/sdapi/v2/jobs/{long['id']}").json()
     assert status["state"] == "interrupted"
     assert status["result"] is None or len(status["result"]["images"]) < 20
+
+
+def test_a_cancelled_queued_job_never_starts(client: TestClient, tiny_app: App) -> None:
+    """Cancelled through DELETE or through its JobHandle while a long job holds the worker: the worker skips it."""
+    from webui.jobs.job import JobCancelled
+
+    long = submit(client, {"width": 64, "height": 64, "steps": 30, "n_iter": 20, "seed": 13})
+    wait_running(client, long["id"])
+    ran: list[str] = []
+    behind = tiny_app.jobs.submit(lambda job: ran.append(job.job_id), job_id="behind-the-long-job")
+    by_api = submit(client, SMALL | {"seed": 14})
+    after = tiny_app.jobs.submit(lambda job: ran.append(job.job_id), job_id="after-the-cancelled-ones")
+    assert behind.cancel() is True and behind.state == "cancelled"
+    assert client.delete(f"/sdapi/v2/jobs/{by_api['id']}").json()["state"] == "cancelled"
+    assert [job.job_id for job in tiny_app.jobs.pending()] == ["after-the-cancelled-ones"]
+    client.delete(f"/sdapi/v2/jobs/{long['id']}")
+    after.result(60)
+    assert ran == ["after-the-cancelled-ones"]  # the cancelled one was skipped, the next one ran
+    assert behind.started_at is None and behind.status().state == "cancelled"
+    with pytest.raises(JobCancelled, match="cancelled before it started"):
+        behind.result(1)
+    status = client.get(f"/sdapi/v2/jobs/{by_api['id']}").json()
+    assert status["state"] == "cancelled" and status["result"] is None
+    assert behind.cancel() is False and after.cancel() is False  # too late: nothing changes
+    assert after.state == "done" and after.result(1) is None
 
 
 def read_sse(client: TestClient, url: str) -> list[tuple[str, dict[str, Any]]]:

@@ -10,10 +10,17 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from webui.core.errors import Interrupted, UserError
 from webui.core.events import JobDone, Progress
 from webui.generation.runner import StopSampling
 
 _ids = itertools.count(1)
+
+
+class JobCancelled(Interrupted, UserError):
+    """The job was cancelled while still queued, so it never ran (an Interrupted that users can read)."""
+
+    status_code = 409
 
 
 @dataclass
@@ -21,7 +28,7 @@ class JobStatus:
     """What /sdapi/v1/progress and the UI's progress bar show."""
 
     job_id: str
-    state: str  # "queued" | "running" | "done"
+    state: str  # "queued" | "running" | "done" | "cancelled"
     progress: Progress | None
     started_at: float | None
     interrupted: bool
@@ -39,6 +46,7 @@ class JobHandle:
         self._done = threading.Event()
         self._interrupt = threading.Event()
         self._skip = threading.Event()
+        self._state_lock = threading.Lock()  # queued → running (worker) or queued → cancelled (user): one wins
         self.state = "queued"
         self.started_at: float | None = None
         self.last_progress: Progress | None = None
@@ -51,6 +59,24 @@ class JobHandle:
 
     def skip(self) -> None:
         self._skip.set()
+
+    def cancel(self) -> bool:
+        """A queued job never starts: it finishes at once as "cancelled" (result() raises JobCancelled); a running
+        one is interrupted. True when it was still queued."""
+        with self._state_lock:
+            queued = self.state == "queued"
+            if queued:
+                self.state = "cancelled"
+            if self.state != "done":
+                self._interrupt.set()
+        if queued:
+            error = JobCancelled(f"Job {self.job_id} was cancelled before it started")
+            self._publish(JobDone(error=error, interrupted=True))
+        return queued
+
+    @property
+    def cancelled(self) -> bool:
+        return self.state == "cancelled"
 
     def events(self, timeout: float | None = None) -> Iterator[Progress | JobDone]:
         """Every event until (and including) the final JobDone."""
@@ -93,13 +119,23 @@ class JobHandle:
             self.last_preview = progress.preview
         self._events.put(progress)
 
-    def start(self) -> None:
-        self.state = "running"
-        self.started_at = time.time()
+    def start(self) -> bool:
+        """Mark the job running; False when it was cancelled first (the worker must then not run it)."""
+        with self._state_lock:
+            if self.state != "queued":
+                return False
+            self.state = "running"
+            self.started_at = time.time()
+            return True
 
     def finish(self, outcome: JobDone) -> None:
-        self.outcome = outcome
+        if self.cancelled:
+            return  # finished when it was cancelled
         self.state = "done"
+        self._publish(outcome)
+
+    def _publish(self, outcome: JobDone) -> None:
+        self.outcome = outcome
         self._done.set()  # before the event, so a reader that sees JobDone also sees done == True
         self._events.put(outcome)
 

@@ -42,10 +42,15 @@ class JobEntry:
     created_at: float = field(default_factory=time.time)
     callback_url: str | None = None
     idempotency_key: str | None = None
-    cancelled: bool = False  # DELETE while still queued
+    fingerprint: str | None = None  # of the submitted body: one Idempotency-Key, one body
     final: dict[str, Any] | None = None  # the finished status (with result), set once by the watcher
     history: list[ProgressRecord] = field(default_factory=list)
     _cond: threading.Condition = field(default_factory=threading.Condition, repr=False)
+
+    @property
+    def cancelled(self) -> bool:
+        """Cancelled while still queued: it never ran."""
+        return self.handle.cancelled
 
     @property
     def finished(self) -> bool:

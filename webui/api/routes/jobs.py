@@ -7,6 +7,7 @@ is the v1 response. Jobs go through the one queue of the UI and v1 API, in order
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
@@ -69,7 +70,7 @@ class JobSubmitRequest(BaseModel):
 
 class JobStatusResponse(BaseModel):
     id: str
-    state: Literal["queued", "running", "done", "failed", "interrupted"]
+    state: Literal["queued", "running", "done", "failed", "interrupted", "cancelled"]
     progress: float = 0.0
     eta: float | None = None
     error: str | None = None
@@ -108,7 +109,7 @@ def live_status(entry: JobEntry) -> dict[str, Any]:
         return entry.final
     handle = entry.handle
     if entry.cancelled:
-        return {"id": entry.id, "state": "interrupted", "progress": 0.0, "eta": 0.0, "error": None, "result": None}
+        return _cancelled_status(entry)
     if handle.state == "queued":
         return {"id": entry.id, "state": "queued", "progress": 0.0, "eta": None, "error": None, "result": None}
     step = handle.last_progress
@@ -121,6 +122,33 @@ def live_status(entry: JobEntry) -> dict[str, Any]:
     else:
         eta = None
     return {"id": entry.id, "state": "running", "progress": fraction, "eta": eta, "error": None, "result": None}
+
+
+def _cancelled_status(entry: JobEntry) -> dict[str, Any]:
+    error = entry.handle.outcome.error if entry.handle.outcome is not None else None
+    return {
+        "id": entry.id, "state": "cancelled", "progress": 1.0, "eta": 0.0, "result": None,
+        "error": _error_text(error) if error is not None else "Cancelled before it started",
+    }  # fmt: skip
+
+
+def body_fingerprint(body: JobSubmitRequest) -> str:
+    """The same submission gives the same digest, whatever the key order of its JSON."""
+    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def reuse_for_key(entry: JobEntry, key: str, fingerprint: str) -> dict[str, Any]:
+    """The job an Idempotency-Key already names, if the body is the same; 409 for another body."""
+    if entry.fingerprint != fingerprint:
+        raise HTTPException(
+            status_code=status.HTTP_409_CONFLICT,
+            detail=(
+                f"Idempotency-Key {key!r} was already used for job {entry.id} with a different request body; "
+                "send the same body to get that job again, or use a new key for a new job"
+            ),
+        )
+    return live_status(entry)
 
 
 def post_callback(url: str, status_body: dict[str, Any]) -> bool:
@@ -167,19 +195,21 @@ def build_router() -> APIRouter:
         app: AppDep,
         idempotency_key: Annotated[str | None, Header()] = None,
     ) -> dict[str, Any]:
-        """Queue a txt2img/img2img job; 202 with its id at once. The same Idempotency-Key returns the same job."""
+        """Queue a txt2img/img2img job; 202 with its id at once. The same Idempotency-Key with the same body
+        returns the same job; with another body, 409."""
+        fingerprint = body_fingerprint(body)
         with registry.lock:  # look-up and submit as one step, so two requests with one key make one job
             if idempotency_key:
                 existing = registry.by_key(idempotency_key)
                 if existing is not None:
-                    return live_status(existing)
+                    return reuse_for_key(existing, idempotency_key, fingerprint)
             parsed, request = _prepare(body.type, body.payload)
             job_id = (
                 parsed.force_task_id if parsed.force_task_id and registry.get(parsed.force_task_id) is None else None
             )
             handle = app.generation.submit(request, job_id=job_id or uuid.uuid4().hex)
             entry = JobEntry(handle.job_id, body.type, handle, callback_url=body.callback_url,
-                             idempotency_key=idempotency_key)  # fmt: skip
+                             idempotency_key=idempotency_key, fingerprint=fingerprint)  # fmt: skip
             registry.add(entry, _finalizer(app, parsed, request), _notify if body.callback_url else None)
         return live_status(entry)
 
@@ -187,15 +217,13 @@ def build_router() -> APIRouter:
         return live_status(find(job_id))
 
     def delete_job(job_id: str) -> dict[str, Any]:
-        """Cancel a queued job or interrupt a running one (waits up to 10 s for it to stop)."""
+        """Cancel a queued job (it never starts: state "cancelled") or interrupt a running one (waits up to 10 s for
+        it to stop: state "interrupted" with the images made so far)."""
         entry = find(job_id)
         if entry.finished:
             return live_status(entry)
-        if entry.handle.state == "queued":
-            entry.cancelled = True
-        entry.handle.interrupt()
-        if not entry.cancelled:
-            entry.wait(10.0)
+        entry.handle.cancel()
+        entry.wait(10.0)
         return live_status(entry)
 
     def job_events(job_id: str, previews: bool = False) -> StreamingResponse:
@@ -236,6 +264,8 @@ def build_router() -> APIRouter:
 def _finalizer(app: App, body: Any, request: Any) -> Any:
     def finalize(entry: JobEntry, outcome: JobDone) -> dict[str, Any]:
         base = {"id": entry.id, "progress": 1.0, "eta": 0.0, "error": None, "result": None}
+        if entry.cancelled:
+            return _cancelled_status(entry)
         interrupted = outcome.interrupted or entry.cancelled
         if outcome.error is not None:
             return base | {"state": "interrupted" if interrupted else "failed", "error": _error_text(outcome.error)}
