@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from webui.generation.controlnet import ControlUnit
 from webui.generation.request import Txt2ImgRequest
 from webui.generation.samplers.registry import SamplerSpec
+from webui.images.saving import SaveSettings
 from webui.models.controlnets import ControlNetInfo
 from webui.models.records import ModelRecord
 
@@ -23,13 +24,21 @@ class OptionsSnapshot:
     save_images: bool = True  # samples_save
     preview_every: int = 10  # show_progress_every_n_steps (-1 = only at the end)
     previews: bool = True  # live_previews_enable
-    filename_pattern: str = "[seed]"  # samples_filename_pattern (after the number)
     ensd: int = 0  # eta_noise_seed_delta
     eta_ancestral: float | None = None  # eta_noise_ancestral... None = the sampler's default (A1111's 1.0)
     eta_ddim: float | None = None  # eta_ddim (A1111's 0.0)
     s_churn: float | None = None  # s_churn
     s_tmin: float | None = None  # s_tmin
     s_noise: float | None = None  # s_noise
+    saving: SaveSettings = field(default_factory=SaveSettings)  # the "Saving images/grids" options
+    outdir_samples: str = ""  # outdir_samples ("" = per kind below)
+    outdir_txt2img_samples: str = "outputs/txt2img-images"  # outdir_txt2img_samples
+    outdir_img2img_samples: str = "outputs/img2img-images"  # outdir_img2img_samples
+    preview_type: str = "Approx cheap"  # show_progress_type
+    s_min_uncond: float = 0.0  # s_min_uncond: "Negative Guidance minimum sigma"
+    s_min_uncond_all: bool = False  # s_min_uncond_all
+    skip_early_cond: float = 0.0  # skip_early_cond: "Ignore negative prompt during early sampling"
+    refiner_pass: str = "second pass"  # hires_fix_refiner_pass
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
 import logging
 import time
 from collections.abc import Callable
@@ -24,9 +23,9 @@ from webui.generation.previews import latent_preview
 from webui.generation.samplers.registry import SamplerSpec, model_sigmas_for, sampler_sigmas
 from webui.generation.samplers.schedules import DiscreteSigmas
 from webui.generation.samplers.steppers import StepInfo
+from webui.generation.save_outputs import sample_saver
 from webui.generation.seeds import NoiseSource
 from webui.images.infotext import build_infotext
-from webui.images.saving import dated_folder, save_image
 from webui.models.embeddings import ModelEmbeddings, ti_hashes
 from webui.models.loaders.checkpoint import LoadedCheckpoint
 from webui.prompting.encode import PromptEncoder
@@ -232,7 +231,7 @@ def run_txt2img(
     )
     started = time.perf_counter()
     total_steps = max(1, per_batch * len(plan.seeds))
-    folder = dated_folder(outputs_root, task.kind, datetime.date.today()) if outputs_root else None
+    saver = sample_saver(plan, model, outputs_root, task.kind)
     for batch_no, seeds in enumerate(plan.seeds):
         noise = NoiseSource(
             seeds,
@@ -295,15 +294,15 @@ def run_txt2img(
             stopped = stop
             latents = latest["x"]
         images = task.finish_images(decode_latents(model, task.finish_latents(latents, batch_no), vae), batch_no)
-        for seed, subseed, image in zip(seeds, plan.subseeds[batch_no], images, strict=True):
+        for index, (seed, subseed, image) in enumerate(zip(seeds, plan.subseeds[batch_no], images, strict=True)):
             infotext = build_infotext(
                 plan.prompt, plan.negative, infotext_params(plan, model, seed, extra_params, subseed)
             )
             result.images.append(image)
             result.infotexts.append(infotext)
             result.seeds.append(seed)
-            if folder is not None and req.save_images and plan.options.save_images:
-                result.paths.append(save_image(image, folder, seed, infotext, fmt=plan.options.samples_format))
+            if saver is not None:
+                result.paths.append(saver.save(image, infotext, seed, batch_no, index).image)
         if stopped is not None and stopped.interrupt:
             result.interrupted = True
             break

@@ -1,4 +1,5 @@
-"""Save images with their infotext under outputs/, read infotext back, and move images through base64."""
+"""Save images with their infotext as A1111 does (folders, numbered names from the filename pattern, .txt beside),
+read infotext back, and move images through base64."""
 
 from __future__ import annotations
 
@@ -7,23 +8,25 @@ import binascii
 import contextlib
 import datetime
 import io
-import json
 import logging
 import os
 import re
 import secrets
 import struct
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from PIL import Image, PngImagePlugin
+from PIL import Image
 
 from webui.core.errors import UserError
-from webui.images.infotext import build_infotext
+from webui.images.filenames import NameContext, apply_pattern, max_name_length, next_sequence_number
+from webui.images.metadata import PARAMETERS_KEY, encode_image, read_infotext, resolve_format
 
 logger = logging.getLogger(__name__)
 
-PARAMETERS_KEY = "parameters"
+__all__ = ["PARAMETERS_KEY", "read_infotext", "save_image", "save_sample", "SaveSettings", "SavedFile"]
 
 # Matches A1111 1.10's default output folders (outdir_*_samples / outdir_*_grids), keyed by what is saved.
 OUTPUT_FOLDERS: Mapping[str, str] = {
@@ -34,45 +37,8 @@ OUTPUT_FOLDERS: Mapping[str, str] = {
     "img2img-grids": "img2img-grids",
 }
 
-# Our format name -> (file extension, PIL format).
-_FORMATS: Mapping[str, tuple[str, str]] = {
-    "png": ("png", "PNG"),
-    "jpg": ("jpg", "JPEG"),
-    "jpeg": ("jpg", "JPEG"),
-    "webp": ("webp", "WEBP"),
-}
-
-# Matches A1111 1.10 (images.IGNORED_INFO_KEYS): PIL info entries that are not text metadata.
-_IGNORED_INFO_KEYS = frozenset(
-    {
-        "jfif", "jfif_version", "jfif_unit", "jfif_density", "dpi", "exif", "loop", "background", "timestamp",
-        "duration", "progressive", "progression", "icc_profile", "chromaticity", "photoshop",
-    }
-)  # fmt: skip
-
-_EXIF_IFD = 0x8769
-_USER_COMMENT = 0x9286
-_UNICODE_PREFIX = b"UNICODE\x00"
-_ASCII_PREFIX = b"ASCII\x00\x00\x00"
-_JIS_PREFIX = b"JIS\x00\x00\x00\x00\x00"
-_JPEG_MAX_EXIF = 65533 - 2  # one APP1 segment
 _INVALID_FILENAME_CHARS = re.compile(r'[#<>:"/\\|?*\n\r\t]')
 _LEADING_NUMBER = re.compile(r"[0-9]+")
-
-# NovelAI sampler ids -> A1111 sampler names, for converting NovelAI PNGs (matches A1111 1.10's sampler aliases).
-_NOVELAI_SAMPLERS: Mapping[str, str] = {
-    "k_euler_ancestral": "Euler a",
-    "k_euler": "Euler",
-    "k_lms": "LMS",
-    "k_heun": "Heun",
-    "k_dpm_2": "DPM2",
-    "k_dpm_2_ancestral": "DPM2 a",
-    "k_dpmpp_2s_ancestral": "DPM++ 2S a",
-    "k_dpmpp_2m": "DPM++ 2M",
-    "k_dpmpp_sde": "DPM++ SDE",
-    "ddim": "DDIM",
-    "plms": "PLMS",
-}
 
 
 def dated_folder(outputs_root: Path, kind: str, day: datetime.date) -> Path:
@@ -147,9 +113,9 @@ def save_image(
     number is used (see :func:`next_image_number`) and a file that appears meanwhile is never overwritten; an
     explicit ``number`` overwrites an existing file of the same name, as A1111 does.
     """
-    extension, pil_format = _resolve_format(fmt)
+    extension, pil_format = resolve_format(fmt)
     folder.mkdir(parents=True, exist_ok=True)
-    data = _encode(image, pil_format, infotext, jpeg_quality)
+    data = encode_image(image, pil_format, infotext, jpeg_quality)
     temp, fd = _create_temp(folder)
     try:
         with os.fdopen(fd, "wb") as handle:
@@ -162,29 +128,9 @@ def save_image(
             temp.unlink()
 
 
-def read_infotext(image: Image.Image) -> tuple[str | None, dict[str, str]]:
-    """Return the infotext of an image and its other text metadata.
-
-    Matches A1111 1.10 (images.read_info_from_image): the PNG "parameters" text, else EXIF UserComment
-    (JPEG/WebP), else a GIF comment; NovelAI PNGs are converted to an A1111 infotext.
-    """
-    items = dict(image.info or {})
-    infotext = items.pop(PARAMETERS_KEY, None)
-    comment = _read_user_comment(image) if "exif" in items else None
-    if comment:
-        infotext = comment
-    elif "exif" not in items and "comment" in items:
-        raw = items["comment"]
-        infotext = raw.decode("utf-8", errors="ignore") if isinstance(raw, bytes) else str(raw)
-    texts = {key: value for key, value in items.items() if key not in _IGNORED_INFO_KEYS and isinstance(value, str)}
-    if texts.get("Software") == "NovelAI":
-        infotext = _convert_novelai(texts, image.size) or infotext
-    return (infotext if isinstance(infotext, str) else None), texts
-
-
 def encode_png_base64(image: Image.Image, infotext: str | None) -> str:
     """Return the image as base64 PNG text (no ``data:`` prefix) with its "parameters" chunk, as A1111's API does."""
-    return base64.b64encode(_encode(image, "PNG", infotext, 100)).decode("ascii")
+    return base64.b64encode(encode_image(image, "PNG", infotext, 100)).decode("ascii")
 
 
 def decode_image_base64(data: str) -> Image.Image:
@@ -203,84 +149,6 @@ def decode_image_base64(data: str) -> Image.Image:
     except (binascii.Error, ValueError, OSError, SyntaxError, struct.error, Image.DecompressionBombError) as error:
         raise UserError("Invalid encoded image") from error
     return image
-
-
-def _resolve_format(fmt: str) -> tuple[str, str]:
-    try:
-        return _FORMATS[fmt.lower().lstrip(".")]
-    except KeyError:
-        raise UserError(f"Unsupported image format {fmt!r}; use one of png, jpg, webp") from None
-
-
-def _encode(image: Image.Image, pil_format: str, infotext: str | None, quality: int) -> bytes:
-    """Return the encoded file bytes with the infotext embedded."""
-    buffer = io.BytesIO()
-    if pil_format == "PNG":
-        info = None
-        if infotext is not None:
-            info = PngImagePlugin.PngInfo()
-            info.add_text(PARAMETERS_KEY, infotext)  # PIL writes iTXt when the text is not latin-1
-        image.save(buffer, format="PNG", pnginfo=info)
-        return buffer.getvalue()
-    image = _convert_for_lossy(image)
-    options: dict[str, object] = {"quality": quality}
-    exif = _user_comment_exif(infotext) if infotext is not None else None
-    if exif is not None and pil_format == "JPEG" and len(exif) > _JPEG_MAX_EXIF:
-        logger.warning("Infotext too long for JPEG EXIF (%d bytes); saving without it", len(exif))
-        exif = None
-    if exif is not None:
-        options["exif"] = exif
-    image.save(buffer, format=pil_format, **options)
-    return buffer.getvalue()
-
-
-def _convert_for_lossy(image: Image.Image) -> Image.Image:
-    """Matches A1111 1.10: JPEG/WebP are saved as RGB (alpha dropped); greyscale stays greyscale."""
-    if image.mode in ("RGB", "L"):
-        return image
-    if image.mode == "I;16":
-        return image.point(lambda value: value * (255 / 65535)).convert("RGB")
-    return image.convert("RGB")
-
-
-def _user_comment_exif(infotext: str) -> bytes:
-    """Return EXIF bytes holding the infotext as a UNICODE UserComment.
-
-    Matches A1111 1.10 (piexif.helper.UserComment.dump(..., encoding="unicode")): big-endian ("MM") EXIF with
-    ``b"UNICODE\\0"`` + UTF-16-BE text, so A1111, piexif and exiftool all read it back.
-    """
-    exif = Image.Exif()
-    exif.endian = ">"
-    exif.get_ifd(_EXIF_IFD)[_USER_COMMENT] = _UNICODE_PREFIX + infotext.encode("utf-16-be")
-    return exif.tobytes()
-
-
-def _read_user_comment(image: Image.Image) -> str | None:
-    try:
-        exif = image.getexif()
-        raw = exif.get_ifd(_EXIF_IFD).get(_USER_COMMENT)
-    except (OSError, ValueError, SyntaxError, KeyError, struct.error) as error:
-        logger.debug("Unreadable EXIF: %s", error)
-        return None
-    if isinstance(raw, str):
-        return raw
-    if not isinstance(raw, bytes):
-        return None
-    return _decode_user_comment(raw, big_endian=exif.endian != "<")
-
-
-def _decode_user_comment(raw: bytes, *, big_endian: bool) -> str:
-    """Decode an EXIF UserComment by its 8-byte character-code prefix (as piexif does; UTF-8 as a fallback)."""
-    prefix, body = raw[:8], raw[8:]
-    if prefix == _UNICODE_PREFIX:
-        if body[:2] in (b"\xfe\xff", b"\xff\xfe"):
-            return body.decode("utf-16", errors="replace")
-        return body.decode("utf-16-be" if big_endian else "utf-16-le", errors="replace")
-    if prefix == _ASCII_PREFIX:
-        return body.decode("ascii", errors="replace")
-    if prefix == _JIS_PREFIX:
-        return body.decode("shift_jis", errors="replace")
-    return raw.decode("utf-8", errors="ignore").strip("\x00")
 
 
 def _create_temp(folder: Path) -> tuple[Path, int]:
@@ -323,20 +191,154 @@ def _move_if_absent(temp: Path, target: Path) -> bool:
     return True
 
 
-def _convert_novelai(texts: Mapping[str, str], size: tuple[int, int]) -> str | None:
-    """Matches A1111 1.10: a NovelAI PNG (Description + Comment JSON) becomes an A1111 infotext."""
+@dataclass(frozen=True)
+class SaveSettings:
+    """A1111's "Saving images/grids" options (keys in comments), with A1111 1.10's defaults."""
+
+    fmt: str = "png"  # samples_format
+    filename_pattern: str = ""  # samples_filename_pattern ("" = "[seed]", or "[seed]-[prompt_spaces]" without dirs)
+    add_number: bool = True  # save_images_add_number
+    save_to_dirs: bool = True  # save_to_dirs
+    directories_pattern: str = "[date]"  # directories_filename_pattern
+    max_prompt_words: int = 8  # directories_max_prompt_words
+    jpeg_quality: int = 80  # jpeg_quality
+    webp_lossless: bool = False  # webp_lossless
+    save_txt: bool = False  # save_txt
+    replace_existing: bool = True  # save_images_replace_action: "Replace" / "Add number suffix"
+    pnginfo: bool = True  # enable_pnginfo
+
+    @classmethod
+    def from_options(cls, get: Callable[[str], Any]) -> SaveSettings:
+        """Read the settings from an option getter (``OptionsStore.get``)."""
+        return cls(
+            fmt=str(get("samples_format") or "png"),
+            filename_pattern=str(get("samples_filename_pattern") or ""),
+            add_number=bool(get("save_images_add_number")),
+            save_to_dirs=bool(get("save_to_dirs")),
+            directories_pattern=str(get("directories_filename_pattern") or ""),
+            max_prompt_words=int(get("directories_max_prompt_words") or 8),
+            jpeg_quality=int(get("jpeg_quality") or 80),
+            webp_lossless=bool(get("webp_lossless")),
+            save_txt=bool(get("save_txt")),
+            replace_existing=get("save_images_replace_action") != "Add number suffix",
+            pnginfo=get("enable_pnginfo") is not False,
+        )
+
+
+@dataclass(frozen=True)
+class SavedFile:
+    image: Path
+    text: Path | None = None  # the .txt written beside it (option save_txt)
+
+
+def output_folder(data_dir: Path, kind: str, get: Callable[[str], Any]) -> Path:
+    """The folder images of ``kind`` ("txt2img", "img2img", "extras") go to: option outdir_samples when set, else
+    outdir_<kind>_samples, else outputs/<kind>-images; relative paths are under ``data_dir`` (as A1111's cwd)."""
+    chosen = get("outdir_samples") or get(f"outdir_{kind}_samples") or f"outputs/{OUTPUT_FOLDERS[kind]}"
+    return data_dir / str(chosen)
+
+
+def save_sample(
+    image: Image.Image,
+    base: Path,
+    infotext: str | None,
+    context: NameContext,
+    settings: SaveSettings,
+    *,
+    basename: str = "",
+    short_filename: bool = False,
+    no_prompt: bool = False,
+    forced_filename: str | None = None,
+    suffix: str = "",
+    extra_text: Mapping[str, object] | None = None,
+    section_name: str = PARAMETERS_KEY,
+) -> SavedFile:
+    """Save one image as A1111 1.10's images.save_image does, atomically, and return what was written.
+
+    Folder: ``base``, plus the expanded directories pattern when save_to_dirs (and not ``no_prompt``). Name:
+    ``NNNNN-<pattern>`` (``basename-NNNN-<pattern>`` with a basename) when add_number (or the pattern is empty),
+    else ``<pattern>``; the pattern defaults to "[seed]" with folders and "[seed]-[prompt_spaces]" without. JPEG
+    larger than 65535 or WebP larger than 16383 pixels a side is saved as PNG. The name is cut to what the file
+    system takes. A .txt with the infotext is written beside it when save_txt.
+    """
+    fmt = settings.fmt
+    too_big = {"jpg": 65535, "jpeg": 65535, "webp": 16383}.get(fmt.lower().lstrip("."))
+    if too_big is not None and max(image.size) > too_big:
+        logger.warning("Image dimensions too large for %s; saving as PNG", fmt)
+        fmt = "png"
+    extension, pil_format = resolve_format(fmt)
+    folder = base
+    if settings.save_to_dirs and not no_prompt:
+        folder = _inside(base, apply_pattern(settings.directories_pattern or "[prompt_words]", context))
+    folder.mkdir(parents=True, exist_ok=True)
+    info = infotext if settings.pnginfo else None
+    data = encode_image(
+        image, pil_format, info, settings.jpeg_quality, extra_text=extra_text if settings.pnginfo else None,
+        section_name=section_name, lossless=settings.webp_lossless,
+    )  # fmt: skip
+    if forced_filename is not None:
+        decoration, numbered = forced_filename, False
+    else:
+        decoration = _decoration(context, settings, short_filename) + suffix
+        numbered = settings.add_number or decoration == ""
+    path = _write_named(data, folder, extension, decoration, basename if numbered else None, settings)
+    text = None
+    if settings.save_txt and infotext is not None:
+        text = path.with_suffix(".txt")
+        text.write_text(f"{infotext}\n", encoding="utf-8")
+    return SavedFile(path, text)
+
+
+def _inside(base: Path, relative: str) -> Path:
+    """``base/relative`` for the directories pattern; refuses a pattern that leads outside ``base``."""
+    dirname = relative.lstrip(" ").rstrip("\\ /")
+    folder = base / dirname if dirname else base
+    if not folder.resolve().is_relative_to(base.resolve()):
+        raise UserError(f"The directory name pattern leads outside the output folder: {dirname!r}")
+    return folder
+
+
+def _decoration(context: NameContext, settings: SaveSettings, short_filename: bool) -> str:
+    if short_filename or context.seed is None:
+        return ""
+    default = "[seed]" if settings.save_to_dirs else "[seed]-[prompt_spaces]"
+    return apply_pattern(settings.filename_pattern or default, context)
+
+
+def _write_named(
+    data: bytes, folder: Path, extension: str, decoration: str, basename: str | None, settings: SaveSettings
+) -> Path:
+    """Write ``data`` atomically under its final name: numbered (``basename`` not None) or ``decoration`` alone."""
+    limit = max_name_length(folder) - max(4, len(extension) + 1)
+    temp, fd = _create_temp(folder)
     try:
-        info = json.loads(texts["Comment"])
-        params = {
-            "Steps": info["steps"],
-            "Sampler": _NOVELAI_SAMPLERS.get(str(info["sampler"]), "Euler a"),
-            "CFG scale": info["scale"],
-            "Seed": info["seed"],
-            "Size": f"{size[0]}x{size[1]}",
-            "Clip skip": 2,
-            "ENSD": 31337,
-        }
-        return build_infotext(texts.get("Description", ""), str(info.get("uc", "")), params)
-    except (KeyError, ValueError, TypeError) as error:
-        logger.warning("Could not convert NovelAI metadata: %s", error)
-        return None
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if basename is None:
+            return _publish_plain(temp, folder, decoration[:limit], extension, settings.replace_existing)
+        number = next_sequence_number(folder, basename)
+        dash = f"-{decoration}" if decoration else ""
+        while True:
+            stem = f"{number:05}" if basename == "" else f"{basename}-{number:04}"
+            target = folder / f"{(stem + dash)[:limit]}.{extension}"
+            if _move_if_absent(temp, target):
+                return target
+            number += 1
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            temp.unlink()
+
+
+def _publish_plain(temp: Path, folder: Path, stem: str, extension: str, replace: bool) -> Path:
+    """A name without a number: replace an existing file, or add "-1", "-2"... (save_images_replace_action)."""
+    target = folder / f"{stem}.{extension}"
+    if replace:
+        os.replace(temp, target)
+        return target
+    n = 0
+    while not _move_if_absent(temp, target):
+        n += 1
+        target = folder / f"{stem}-{n}.{extension}"
+    return target

@@ -21,6 +21,7 @@ from webui.generation.request import Img2ImgRequest, Txt2ImgRequest, validate
 from webui.generation.runner import GenerationResult, prompt_encoder_for, run_txt2img
 from webui.generation.samplers.registry import find_sampler, resolve_schedule, split_legacy_name
 from webui.generation.seeds import batch_seeds, resolve_seed
+from webui.images.saving import SaveSettings
 from webui.jobs.job import JobHandle
 from webui.jobs.worker import JobRunner
 from webui.models.controlnets import ControlNetModels, annotator_folders, controlnet_folders
@@ -55,6 +56,15 @@ def snapshot_options(options: OptionsStore) -> OptionsSnapshot:
         s_churn=float(options.get("s_churn")),
         s_tmin=float(options.get("s_tmin")),
         s_noise=float(options.get("s_noise")),
+        saving=SaveSettings.from_options(options.get),
+        outdir_samples=str(options.get("outdir_samples") or ""),
+        outdir_txt2img_samples=str(options.get("outdir_txt2img_samples") or ""),
+        outdir_img2img_samples=str(options.get("outdir_img2img_samples") or ""),
+        preview_type=str(options.get("show_progress_type")),
+        s_min_uncond=float(options.get("s_min_uncond")),
+        s_min_uncond_all=bool(options.get("s_min_uncond_all")),
+        skip_early_cond=float(options.get("skip_early_cond")),
+        refiner_pass=str(options.get("hires_fix_refiner_pass")),
     )
 
 
