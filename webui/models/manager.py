@@ -15,10 +15,12 @@ from webui.core.errors import CorruptModel, ModelNotFound, NoCheckpoint
 from webui.models.cache import ModelCache
 from webui.models.embeddings import EmbeddingRegistry
 from webui.models.hashing import HashCache, legacy_model_hash
+from webui.models.identify import identify_checkpoint, identify_diffusers_folder, sidecar_prediction
 from webui.models.loaders.checkpoint import LoadedCheckpoint, load_checkpoint
 from webui.models.loaders.lora import LoraFile, load_lora
 from webui.models.loaders.vae import load_vae, resolve_vae_choice, scan_checkpoint_vaes, vae_options
-from webui.models.records import ModelRecord
+from webui.models.records import ModelFormat, ModelRecord
+from webui.models.safe_load import tensor_shapes
 from webui.models.scan import scan_checkpoints, scan_loras, scan_vaes
 
 log = logging.getLogger(__name__)
@@ -104,6 +106,7 @@ class ModelManager:
         self._lock = threading.Lock()
         self._checkpoints: list[ModelRecord] = []
         self._lora_files: dict[tuple[str, int, int], LoraFile] = {}
+        self._recognised: dict[tuple[str, int, int], str | None] = {}
         self.vae_cache = ModelCache(cache.policy, max_on_device=1, max_in_ram=1)
         self.refresh()
 
@@ -175,6 +178,43 @@ class ModelManager:
             self._checkpoints = found
         for record_id in gone:
             self.cache.drop(record_id)
+        for relative, reason in self.unrecognised_checkpoints().items():
+            log.warning("Checkpoint %s is not recognised: %s", relative, reason)
+
+    def _recognition_problem(self, record: ModelRecord) -> str | None:
+        """Why a checkpoint cannot be loaded, from its safetensors header or diffusers configs (no tensors read);
+        None when it is recognised or is a pickle (checked when it loads). Cached per path, mtime and size."""
+        if record.format is ModelFormat.PICKLE:
+            return None
+        stat = record.path.stat()
+        key = (str(record.path), stat.st_mtime_ns, stat.st_size)
+        if key in self._recognised:
+            return self._recognised[key]
+        try:
+            if record.format is ModelFormat.DIFFUSERS:
+                identify_diffusers_folder(record.path)
+            else:
+                identify_checkpoint(tensor_shapes(record.path), sidecar_prediction(record.path))
+            problem = None
+        except CorruptModel as exc:
+            problem = str(exc)
+        self._recognised[key] = problem
+        return problem
+
+    def unrecognised_checkpoints(self) -> dict[str, str]:
+        """Installed checkpoint files that are not recognised: relative name → the reason (still listed, as A1111
+        does; loading one raises the same reason)."""
+        with self._lock:
+            records = list(self._checkpoints)
+        problems = {}
+        for record in records:
+            try:
+                problem = self._recognition_problem(record)
+            except OSError as exc:  # removed or unreadable since the scan
+                problem = f"not recognised: cannot read the file ({exc})"
+            if problem:
+                problems[record.relative] = problem
+        return problems
 
     def checkpoints(self) -> list[CheckpointInfo]:
         with self._lock:
