@@ -302,7 +302,18 @@ def _family_label(config: Any) -> str:
 
 
 def check_compatible(title: str, controlnet_config: Any, unet_config: Any, checkpoint: str) -> None:
-    """A ControlNet made for another model family (SD1.5 vs SDXL vs SD2) fails deep inside the UNet; say so."""
+    """A ControlNet (or T2I-Adapter) made for another model family (SD1.5 vs SDXL vs SD2) fails deep inside the
+    UNet; say so."""
+    from webui.models.loaders.t2i_adapter import adapter_fits
+
+    if getattr(controlnet_config, "adapter_type", None) is not None:
+        if not adapter_fits(controlnet_config, unet_config):
+            family = "SDXL" if controlnet_config.adapter_type == "full_adapter_xl" else "SD 1.x"
+            raise UserError(
+                f"T2I-Adapter '{title}' is made for {family} models, but checkpoint '{checkpoint}' is "
+                f"{_family_label(unet_config)}; choose an adapter for this checkpoint's family"
+            )
+        return
 
     def shape(config: Any) -> tuple[Any, ...]:
         return (tuple(config.block_out_channels), config.cross_attention_dim, config.addition_embed_type)
@@ -394,6 +405,8 @@ class ControlSet:
         return bool(self.units)
 
     def hooks(self, width: int, height: int, sigmas: torch.Tensor, *, hires: bool = False) -> list[ControlHook]:
+        from webui.generation.t2i_adapter import T2IAdapterHook, is_t2i_adapter_model
+
         hooks: list[ControlHook] = []
         for prepared in self.units:
             unit = prepared.unit
@@ -402,8 +415,11 @@ class ControlSet:
             hint = map_tensor(prepared.map_at(width, height), self.device, self.dtype)
             force_soft = hires and any(m in prepared.preprocessor.name for m in HIRES_SOFT_MODULES)
             low_vram = self.low_vram or unit.low_vram
-            if not low_vram:
+            if not low_vram or is_t2i_adapter_model(prepared.model):
                 prepared.model.to(self.device)  # a low-VRAM use of the same model may have left it on the CPU
+            if is_t2i_adapter_model(prepared.model):
+                hooks.append(T2IAdapterHook(prepared.model, hint, unit, sigmas, soft=force_soft))
+                continue
             hooks.append(ControlNetHook(prepared.model, hint, unit, sigmas, force_soft=force_soft, low_vram=low_vram))
         return hooks
 

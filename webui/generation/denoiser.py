@@ -39,7 +39,17 @@ class ControlInput:
 
 
 Residuals = tuple[list[torch.Tensor], torch.Tensor]
-ControlHook = Callable[[ControlInput], Residuals | None]
+
+
+@dataclass(frozen=True)
+class AdapterFeatures:
+    """A T2I-Adapter's features for one UNet call, added inside the down blocks (diffusers'
+    down_intrablock_additional_residuals), one tensor per level, (rows, c, h, w)."""
+
+    features: list[torch.Tensor]
+
+
+ControlHook = Callable[[ControlInput], Residuals | AdapterFeatures | None]
 
 
 class CfgDenoiser:
@@ -73,19 +83,28 @@ class CfgDenoiser:
         self.step = 0
 
     def _residuals(self, control: ControlInput) -> dict[str, Any]:
-        """Sum the ControlNet residuals of every active unit (multi-ControlNet adds them, as diffusers does)."""
+        """Sum the ControlNet residuals of every active unit (multi-ControlNet adds them, as diffusers does), and
+        separately the T2I-Adapter features (a fresh list per call: the UNet pops from it)."""
         down: list[torch.Tensor] | None = None
         mid: torch.Tensor | None = None
+        adapter: list[torch.Tensor] | None = None
         for hook in self.controls:
             result = hook(control)
             if result is None:
                 continue
+            if isinstance(result, AdapterFeatures):
+                feats = result.features
+                adapter = list(feats) if adapter is None else [a + b for a, b in zip(adapter, feats, strict=True)]
+                continue
             unit_down, unit_mid = result
             down = list(unit_down) if down is None else [a + b for a, b in zip(down, unit_down, strict=True)]
             mid = unit_mid if mid is None else mid + unit_mid
-        if down is None or mid is None:
-            return {}
-        return {"down_block_additional_residuals": down, "mid_block_additional_residual": mid}
+        kwargs: dict[str, Any] = {}
+        if down is not None and mid is not None:
+            kwargs = {"down_block_additional_residuals": down, "mid_block_additional_residual": mid}
+        if adapter is not None:
+            kwargs["down_intrablock_additional_residuals"] = adapter
+        return kwargs
 
     def _model(
         self, x: torch.Tensor, sigma: torch.Tensor, conds: list[Conditioning], uncond: list[bool] | None = None

@@ -17,6 +17,7 @@ import torch
 from webui.core.errors import CorruptModel
 from webui.models.identify import CONFIGS_DIR
 from webui.models.ldm_format import unet_key_to_ldm, unet_prefix_map
+from webui.models.loaders.t2i_adapter import is_t2i_adapter, t2i_adapter_from_state
 from webui.models.records import ModelFormat, ModelRecord
 from webui.models.safe_load import load_state_dict, tensor_shapes
 
@@ -27,8 +28,6 @@ LDM_PREFIX = "control_model."
 CONTROLNET_CONFIGS = ("controlnet-sd15", "controlnet-sdxl", "controlnet-tiny-sd15")
 # Key fragments of control models that are not ControlNets, for a clear "not supported" message.
 OTHER_CONTROL_MODELS = {
-    "adapter.body": "T2I-Adapter",
-    "body.0.block1": "T2I-Adapter",
     "lora_controlnet": "Control-LoRA",
     "lllite_": "ControlLLLite",
     "image_proj": "IP-Adapter",
@@ -41,10 +40,11 @@ class LoadedControlNet:
     """A ControlNetModel as a cache entry (the model cache moves it with `to`)."""
 
     record: ModelRecord
-    model: Any
+    model: Any  # ControlNetModel, or T2IAdapter when kind is "t2i_adapter"
     family: str  # "sd1" | "sdxl"
     load_seconds: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
+    kind: str = "controlnet"  # "controlnet" | "t2i_adapter"
 
     def to(self, device: torch.device, dtype: torch.dtype | None = None, vae_dtype: torch.dtype | None = None) -> None:
         self.model.to(device=device, dtype=dtype)
@@ -98,10 +98,45 @@ def _shapes(record: ModelRecord, allow_unsafe_pickle: bool) -> dict[str, tuple[i
     return {k: tuple(v.shape) for k, v in state.items() if hasattr(v, "shape")}
 
 
+def _diffusers_class(folder: Path) -> str:
+    try:
+        return str(json.loads((folder / "config.json").read_text(encoding="utf-8")).get("_class_name", ""))
+    except (OSError, ValueError):
+        return ""
+
+
+def _load_t2i_adapter(record: ModelRecord, allow_unsafe_pickle: bool) -> LoadedControlNet:
+    from diffusers import T2IAdapter
+
+    start = time.perf_counter()
+    try:
+        if record.format is ModelFormat.DIFFUSERS:
+            model = T2IAdapter.from_pretrained(str(record.path), local_files_only=True, torch_dtype=torch.float32)
+        else:
+            model = t2i_adapter_from_state(load_state_dict(record.path, allow_unsafe=allow_unsafe_pickle),
+                                           record.relative)  # fmt: skip
+    except CorruptModel:
+        raise
+    except Exception as exc:  # diffusers / safetensors / torch raise many types for a bad file
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CorruptModel(f"{record.relative}: cannot load T2I-Adapter ({first_line})") from exc
+    model.eval().requires_grad_(False)
+    family = "sdxl" if model.config.adapter_type == "full_adapter_xl" else "sd1"
+    loaded = LoadedControlNet(record, model, family, time.perf_counter() - start, kind="t2i_adapter")
+    log.info("Loaded T2I-Adapter %s in %.1f s", record.relative, loaded.load_seconds)
+    return loaded
+
+
 def load_controlnet(record: ModelRecord, *, allow_unsafe_pickle: bool = False) -> LoadedControlNet:
-    """Load on the CPU in fp32. Raises CorruptModel with the reason when the file cannot be used."""
+    """Load on the CPU in fp32 (a ControlNet or a T2I-Adapter, told apart by config class or key names).
+    Raises CorruptModel with the reason when the file cannot be used."""
     from diffusers import ControlNetModel
 
+    if record.format is ModelFormat.DIFFUSERS:
+        if _diffusers_class(record.path) == "T2IAdapter":
+            return _load_t2i_adapter(record, allow_unsafe_pickle)
+    elif is_t2i_adapter(_shapes(record, allow_unsafe_pickle)):
+        return _load_t2i_adapter(record, allow_unsafe_pickle)
     start = time.perf_counter()
     try:
         if record.format is ModelFormat.DIFFUSERS:

@@ -1,0 +1,63 @@
+"""T2I-Adapters in ControlNet units, as the sd-webui-controlnet extension runs them: found in models/ControlNet
+(diffusers folders and TencentARC's original single files), weight 0 = no adapter, weight 1 changes the image."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from diffusers import UNet2DConditionModel
+
+from tests.generation.test_controlnet import run, shapes, unit
+from webui.core.errors import UserError
+from webui.models.identify import CONFIGS_DIR
+from webui.models.loaders.controlnet import load_controlnet
+from webui.models.records import ModelFormat, ModelKind, ModelRecord
+from webui.models.tiny_control import adapter_to_original, tiny_t2i_adapter
+
+
+def unet_config(name: str):
+    return UNet2DConditionModel.from_config(UNet2DConditionModel.load_config(CONFIGS_DIR / name / "unet")).config
+
+
+@pytest.fixture
+def adapter_app(app_factory):
+    app = app_factory()
+    tiny_t2i_adapter(unet_config("tiny-sd15"), seed=5).save_pretrained(app.paths.controlnet / "tiny-t2i-adapter")
+    return app
+
+
+def test_t2i_adapter_weight_zero_is_bit_identical_and_weight_one_changes_the_image(adapter_app) -> None:
+    assert any(t.startswith("tiny-t2i-adapter [") for t in adapter_app.generation.controlnets.titles())
+    plain = run(adapter_app)
+    adapter = dict(model="tiny-t2i-adapter")
+    assert np.array_equal(run(adapter_app, unit(weight=0.0, **adapter)), plain)
+    one = run(adapter_app, unit(**adapter))
+    assert np.abs(one - plain).mean() > 1
+    assert not np.array_equal(one, run(adapter_app, unit(image=shapes(shift=12), **adapter)))
+    assert np.array_equal(run(adapter_app, unit(guidance_start=0.0, guidance_end=0.0, **adapter)), plain)
+    with_controlnet = run(adapter_app, unit(**adapter), unit(module="invert"))
+    assert not np.array_equal(with_controlnet, one)
+
+
+def test_t2i_adapter_for_another_family_is_a_clear_error(app_factory) -> None:
+    app = app_factory()
+    tiny_t2i_adapter(unet_config("tiny-sdxl"), seed=6).save_pretrained(app.paths.controlnet / "tiny-xl-adapter")
+    with pytest.raises(UserError, match=r"'tiny-xl-adapter .* made for SDXL models, but checkpoint 'tiny-sd15'"):
+        run(app, unit(model="tiny-xl-adapter"))
+    sdxl = run(app, unit(model="tiny-xl-adapter"), checkpoint="tiny-sdxl.safetensors")
+    assert not np.array_equal(sdxl, run(app, checkpoint="tiny-sdxl.safetensors"))
+
+
+def test_original_tencentarc_single_file_loads_like_the_diffusers_model(tmp_path: Path) -> None:
+    source = tiny_t2i_adapter(unet_config("tiny-sd15"), seed=7)
+    original = adapter_to_original(source)
+    assert "conv_in.weight" in original and "body.1.block1.weight" in original and "body.1.in_conv.weight" in original
+    torch.save(original, tmp_path / "t2iadapter_tiny_sd15v2.pth")
+    record = ModelRecord(ModelKind.CONTROLNET, tmp_path / "t2iadapter_tiny_sd15v2.pth", tmp_path, ModelFormat.PICKLE)
+    loaded = load_controlnet(record)
+    assert loaded.kind == "t2i_adapter" and loaded.family == "sd1"
+    for key, value in source.state_dict().items():
+        assert torch.equal(value, loaded.model.state_dict()[key]), key
