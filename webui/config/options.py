@@ -158,6 +158,58 @@ OPTIONS: list[OptionSpec] = [
         minimum=0,
         maximum=10,
     ),
+    # Grids (A1111 1.10 keys, labels and defaults): batch grids, script grids (X/Y/Z plot, Prompt matrix, ...).
+    OptionSpec("grid_save", True, "Always save all generated image grids", "Saving images/grids"),
+    OptionSpec(
+        "grid_format", "png", "File format for grids", "Saving images/grids", choices=("png", "jpg", "jpeg", "webp")
+    ),
+    OptionSpec(
+        "grid_extended_filename",
+        False,
+        "Add extended info (seed, prompt) to filename when saving grid",
+        "Saving images/grids",
+    ),
+    OptionSpec("grid_only_if_multiple", True, "Do not save grids consisting of one picture", "Saving images/grids"),
+    OptionSpec(
+        "grid_prevent_empty_spots",
+        False,
+        "Prevent empty spots in grid (when set to autodetect)",
+        "Saving images/grids",
+    ),
+    OptionSpec(
+        "n_rows",
+        -1,
+        "Grid row count; use -1 for autodetect and 0 for it to be same as batch size",
+        "Saving images/grids",
+        minimum=-1,
+        maximum=16,
+    ),
+    OptionSpec("grid_background_color", "#ffffff", "Background color for image grids", "Saving images/grids"),
+    OptionSpec("grid_text_active_color", "#000000", "Text color for image grids", "Saving images/grids"),
+    OptionSpec("grid_text_inactive_color", "#999999", "Inactive text color for image grids", "Saving images/grids"),
+    OptionSpec("grid_save_to_dirs", True, "Save grids to a subdirectory", "Saving to a directory"),
+    OptionSpec("return_grid", True, "Show grid in gallery", "Gallery"),
+    OptionSpec(
+        "outdir_grids",
+        "",
+        "Output directory for grids; if empty, defaults to two directories below",
+        "Paths for saving",
+        restricted=True,
+    ),
+    OptionSpec(
+        "outdir_txt2img_grids",
+        "outputs/txt2img-grids",
+        "Output directory for txt2img grids",
+        "Paths for saving",
+        restricted=True,
+    ),
+    OptionSpec(
+        "outdir_img2img_grids",
+        "outputs/img2img-grids",
+        "Output directory for img2img grids",
+        "Paths for saving",
+        restricted=True,
+    ),
 ]
 
 SPECS = {spec.key: spec for spec in OPTIONS}

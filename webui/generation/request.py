@@ -55,6 +55,15 @@ class HiresSpec:
 
 
 @dataclass(frozen=True)
+class ScriptCall:
+    """A1111's "Script" dropdown / the API's script_name + script_args: the chosen script's title (any case) and its
+    arguments in the positional order of A1111's UI."""
+
+    name: str
+    args: tuple[Any, ...] = ()
+
+
+@dataclass(frozen=True)
 class Txt2ImgRequest:
     """What a user asks txt2img for. Defaults match A1111 1.10's UI. img2img extends it."""
 
@@ -78,6 +87,7 @@ class Txt2ImgRequest:
     save_images: bool = True
     controls: tuple[ControlUnit, ...] = ()  # ControlNet units (disabled ones too: their index names the infotext)
     extra: dict[str, Any] = field(default_factory=dict)
+    script: ScriptCall | None = None  # a selectable script runs the job instead (webui/services/scripts)
 
 
 RESIZE_MODES = ("Just resize", "Crop and resize", "Resize and fill", "Just resize (latent upscale)")

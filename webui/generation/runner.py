@@ -57,6 +57,7 @@ class GenerationResult:
     model_hash: str | None = None
     warnings: list[str] = field(default_factory=list)
     detected_maps: list[Image.Image] = field(default_factory=list)  # ControlNet maps (API appends them to images)
+    index_of_first_image: int = 0  # grids come first (A1111's Processed.index_of_first_image)
 
 
 def sampling_sigmas(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from contextlib import ExitStack
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,8 @@ from webui.prompting.extra_networks import lora_refs, parse_extra_networks
 from webui.prompting.parser import SubPrompt, split_and, strip_comments
 from webui.prompting.schedule import prompt_schedule
 from webui.prompting.styles import apply_styles, load_styles, select_styles
+from webui.services.scripts.context import GridOptions, ScriptContext, add_batch_grid
+from webui.services.scripts.registry import AxisLists, ScriptRegistry
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +91,13 @@ class GenerationService:
             controlnet_folders(models.paths), policy, allow_unsafe_pickle=models.allow_unsafe_pickle
         )
         self.annotators = Annotators(annotator_folders(models.paths), device=policy.device)
+        self.scripts = ScriptRegistry.with_builtins(
+            AxisLists(
+                checkpoints=lambda: [info.title for info in models.checkpoints()],
+                vaes=lambda: [name for name in models.vae_options() if name not in ("Automatic", "None")],
+                styles=lambda: list(load_styles(styles_file)) if styles_file is not None else [],
+            )
+        )  # the "Script" dropdown's scripts (built-ins, then extensions'); one registry per App
 
     def plan(self, request: Txt2ImgRequest) -> GenerationPlan:
         """Validate and resolve a request (seeds fixed, sampler found, checkpoint chosen); raise UserError."""
@@ -228,9 +238,34 @@ class GenerationService:
         return prompt_text, uses, warnings
 
     def submit(self, request: Txt2ImgRequest, job_id: str | None = None) -> JobHandle:
-        plan = self.plan(request)
+        """Queue a request (or, with `request.script`, the script that makes its images) as one job."""
         name = "img2img" if isinstance(request, Img2ImgRequest) else "txt2img"
-        return self._jobs.submit(lambda job: self._run(plan, job), name=name, job_id=job_id)
+        if request.script is not None:
+            return self._submit_script(request, name, job_id)
+        plan = self.plan(request)
+        grid = GridOptions.from_options(self._options)
+        return self._jobs.submit(
+            lambda job: add_batch_grid(self.run_plan(plan, job), plan, grid, self._outputs, name),
+            name=name,
+            job_id=job_id,
+        )
+
+    def _submit_script(self, request: Txt2ImgRequest, mode: str, job_id: str | None) -> JobHandle:
+        """Find the script and read its arguments now (errors before queueing); it runs on the worker."""
+        assert request.script is not None
+        script = self.scripts.find(request.script.name, mode)
+        args = script.bind_args(mode, request.script.args)
+        base = replace(request, script=None)
+        self.plan(base)  # the request itself must be valid, as A1111 checks it before the script runs
+
+        def work(job: JobHandle) -> GenerationResult:
+            return script.run(ScriptContext(self, job, mode, self._options, self._outputs), base, args)
+
+        return self._jobs.submit(work, name=mode, job_id=job_id)
+
+    def run_plan(self, plan: GenerationPlan, job: Any) -> GenerationResult:
+        """On the worker: run a plan; `job` gives check() (Interrupt/Skip) and emit() (progress)."""
+        return self._run(plan, job)
 
     def _run(self, plan: GenerationPlan, job: JobHandle) -> GenerationResult:
         """On the worker: load the checkpoint, patch LoRAs, build the prompt encoder, run the job."""

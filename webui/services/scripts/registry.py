@@ -1,0 +1,73 @@
+"""The scripts of one App: the built-ins plus what extensions add. Built per App, never global."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from webui.core.errors import UserError
+from webui.services.scripts.base import MODES, GenerationScript
+
+
+class ScriptNotFound(UserError):
+    """A script_name no installed script has (A1111's 422 "Script '…' not found")."""
+
+    status_code = 422
+
+
+@dataclass
+class AxisLists:
+    """Live lists for the X/Y/Z plot's dropdown axes (checkpoint titles, VAE names, style names)."""
+
+    checkpoints: Callable[[], list[str]] = list
+    vaes: Callable[[], list[str]] = list
+    styles: Callable[[], list[str]] = list
+
+
+@dataclass
+class ScriptRegistry:
+    """Selectable scripts in dropdown order. Titles are matched case-insensitively, as A1111's API does."""
+
+    scripts: list[GenerationScript] = field(default_factory=list)
+
+    @staticmethod
+    def with_builtins(lists: AxisLists | None = None) -> ScriptRegistry:
+        from webui.services.scripts.builtin import builtin_scripts
+
+        return ScriptRegistry(builtin_scripts(lists or AxisLists()))
+
+    def add(self, scripts: Iterable[GenerationScript]) -> None:
+        """Add scripts (e.g. from extensions); a title already present is replaced, keeping its place."""
+        for script in scripts:
+            titles = [s.title.lower() for s in self.scripts]
+            if script.title.lower() in titles:
+                self.scripts[titles.index(script.title.lower())] = script
+            else:
+                self.scripts.append(script)
+
+    def for_mode(self, mode: str) -> list[GenerationScript]:
+        return [s for s in self.scripts if s.shows_in(mode)]
+
+    def titles(self, mode: str) -> list[str]:
+        return [s.title for s in self.for_mode(mode)]
+
+    def find(self, name: str, mode: str) -> GenerationScript:
+        wanted = name.strip().lower()
+        for script in self.for_mode(mode):
+            if script.title.lower() == wanted:
+                return script
+        raise ScriptNotFound(f"Script '{name}' not found")
+
+    def script_info(self) -> list[dict[str, Any]]:
+        """/sdapi/v1/script-info: one entry per script and tab, A1111's shape."""
+        return [
+            {
+                "name": script.title.lower(),
+                "is_alwayson": False,
+                "is_img2img": mode == "img2img",
+                "args": [arg.api_info() for arg in script.arguments(mode)],
+            }
+            for mode in MODES
+            for script in self.for_mode(mode)
+        ]
