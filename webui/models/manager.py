@@ -21,7 +21,7 @@ from webui.models.loaders.lora import LoraFile, load_lora
 from webui.models.loaders.vae import load_vae, resolve_vae_choice, scan_checkpoint_vaes, vae_options
 from webui.models.records import ModelFormat, ModelRecord
 from webui.models.safe_load import tensor_shapes
-from webui.models.scan import scan_checkpoints, scan_loras, scan_vaes
+from webui.models.scan import scan_checkpoints, scan_hypernetworks, scan_loras, scan_vaes
 
 log = logging.getLogger(__name__)
 
@@ -140,9 +140,24 @@ class ModelManager:
             raise
 
     # LoRA files --------------------------------------------------------------------------------------------
+    @property
+    def lycoris_dir(self) -> Path:
+        """A1111's models/LyCORIS (--lyco-dir-backcompat): its files join the LoRA list."""
+        return self.paths.models / "LyCORIS"
+
+    @property
+    def hypernetworks_dir(self) -> Path:
+        return self.paths.models / "hypernetworks"
+
     def loras(self) -> list[ModelRecord]:
-        """LoRA/LyCORIS files under models/Lora (A1111's /sdapi/v1/loras), rescanned on every call."""
-        return scan_loras(self.paths.lora)
+        """LoRA/LyCORIS files under models/Lora and models/LyCORIS (A1111's /sdapi/v1/loras), rescanned on every
+        call; a LyCORIS file whose name is already in models/Lora is hidden, as A1111's name lookup would be."""
+        return scan_loras(self.paths.lora, self.lycoris_dir)
+
+    def hypernetworks(self) -> list[ModelRecord]:
+        """Hypernetwork files (`*.pt` under models/hypernetworks), rescanned on every call. Listed only: they are
+        not applied to images."""
+        return scan_hypernetworks(self.hypernetworks_dir)
 
     def find_lora(self, name: str) -> ModelRecord | None:
         """Matches A1111: `<lora:NAME>` names a file by its stem (or its relative path without extension)."""

@@ -13,6 +13,7 @@ class ModelKind(str, Enum):
     LORA = "lora"
     EMBEDDING = "embedding"
     CONTROLNET = "controlnet"
+    HYPERNETWORK = "hypernetwork"
 
 
 class ModelFormat(str, Enum):

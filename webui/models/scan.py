@@ -11,6 +11,7 @@ VAE_SUFFIXES = {".safetensors": ModelFormat.SAFETENSORS, ".pt": ModelFormat.PICK
 LORA_SUFFIXES = {".safetensors": ModelFormat.SAFETENSORS, ".pt": ModelFormat.PICKLE, ".ckpt": ModelFormat.PICKLE}
 EMBEDDING_SUFFIXES = {".safetensors": ModelFormat.SAFETENSORS, ".pt": ModelFormat.PICKLE, ".bin": ModelFormat.PICKLE}
 CONTROLNET_SUFFIXES = {".safetensors": ModelFormat.SAFETENSORS, ".pth": ModelFormat.PICKLE}
+HYPERNETWORK_SUFFIXES = {".pt": ModelFormat.PICKLE}
 
 
 def _is_diffusers_pipeline(folder: Path) -> bool:
@@ -57,8 +58,20 @@ def scan_vaes(root: Path) -> list[ModelRecord]:
     return scan_folder(root, ModelKind.VAE, VAE_SUFFIXES, diffusers_check=_is_diffusers_model)
 
 
-def scan_loras(root: Path) -> list[ModelRecord]:
-    return scan_folder(root, ModelKind.LORA, LORA_SUFFIXES)
+def scan_loras(root: Path, *more_roots: Path) -> list[ModelRecord]:
+    """LoRA files in `root`, then those in `more_roots` (A1111's models/LyCORIS) whose names are not taken yet."""
+    found = scan_folder(root, ModelKind.LORA, LORA_SUFFIXES)
+    for extra in more_roots:
+        if extra.resolve() == root.resolve():
+            continue
+        names = {r.name for r in found}
+        found.extend(r for r in scan_folder(extra, ModelKind.LORA, LORA_SUFFIXES) if r.name not in names)
+    return found
+
+
+def scan_hypernetworks(root: Path) -> list[ModelRecord]:
+    """A1111 lists `**/*.pt` under models/hypernetworks, except a file named "None"."""
+    return [r for r in scan_folder(root, ModelKind.HYPERNETWORK, HYPERNETWORK_SUFFIXES) if r.path.stem != "None"]
 
 
 def scan_embeddings(roots: list[Path]) -> list[ModelRecord]:

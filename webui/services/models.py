@@ -216,6 +216,14 @@ class ModelService:
             )
         return items
 
+    def hypernetworks(self) -> list[dict[str, Any]]:
+        """A1111 1.10's /sdapi/v1/hypernetworks: [{name, path}] with `name` the file stem; we add `sha256` (computed
+        once per file version and cached, None with --no-hashing until known)."""
+        return [
+            {"name": record.path.stem, "path": str(record.path), "sha256": self._models.sha256(record)}
+            for record in self._models.hypernetworks()
+        ]
+
     @staticmethod
     def _lora_metadata(path: Path) -> dict[str, Any]:
         try:

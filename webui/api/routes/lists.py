@@ -54,8 +54,9 @@ def list_latent_upscale_modes() -> list[LatentUpscalerModeItem]:
     return [LatentUpscalerModeItem(name=name) for name in LATENT_UPSCALE_MODES]
 
 
-def list_hypernetworks() -> list[HypernetworkItem]:
-    return []  # hypernetworks are not supported
+def list_hypernetworks(app: AppDep) -> list[HypernetworkItem]:
+    """Files in models/hypernetworks, as A1111 lists them (they are listed, not applied)."""
+    return [HypernetworkItem(name=item["name"], path=item["path"]) for item in app.model_service.hypernetworks()]
 
 
 def list_face_restorers() -> list[FaceRestorerItem]:
