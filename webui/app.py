@@ -13,6 +13,7 @@ from webui.config.options import OptionsStore
 from webui.config.paths import Paths
 from webui.config.settings import Settings, build_parser, settings_from_args
 from webui.core.devices import DevicePolicy, choose_policy
+from webui.extensions.manager import ExtensionsManager
 from webui.jobs.worker import JobRunner
 from webui.models.cache import ModelCache
 from webui.models.hashing import HashCache
@@ -41,6 +42,7 @@ class App:
     model_service: ModelService
     extras: ExtrasService
     prompts: PromptTools
+    extensions: ExtensionsManager | None = None  # None: built without extensions
 
     def start(self) -> App:
         self.jobs.start()
@@ -95,7 +97,7 @@ def build_app(settings: Settings, policy: DevicePolicy | None = None) -> App:
     options.on_change(lambda key, value: apply_cache_option(cache, key, value))
     jobs = JobRunner()
     generation = GenerationService(jobs, models, options, paths.outputs, paths.styles_file)
-    return App(
+    app = App(
         settings,
         paths,
         options,
@@ -107,6 +109,9 @@ def build_app(settings: Settings, policy: DevicePolicy | None = None) -> App:
         ExtrasService(paths.outputs),
         PromptTools(paths.styles_file),
     )
+    app.extensions = ExtensionsManager(settings, options)
+    app.extensions.load(app)  # the enabled extensions' scripts; failures are reported, not raised
+    return app
 
 
 def apply_cache_option(cache: ModelCache, key: str, value: object) -> None:

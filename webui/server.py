@@ -31,6 +31,7 @@ def create_server(app: App) -> FastAPI:
         from webui.api.router import install_api
 
         install_api(server, app)
+    blocks = None
     if not settings.nowebui:
         import gradio as gr
 
@@ -38,6 +39,13 @@ def create_server(app: App) -> FastAPI:
 
         blocks = build_ui(app)
         assets = ui_assets()
+        if app.extensions is not None:  # extensions' javascript/*.js and style.css, the user's user.css
+            assets["css"] += "\n" + app.extensions.page_css()
+            assets["head"] = app.extensions.page_head()
         auth = parse_credentials(settings.gradio_auth) or None
         server = gr.mount_gradio_app(server, blocks, path="/", auth=auth, **assets)
+    if app.extensions is not None:  # on_app_started(demo, app) and extension routes, behind --api-auth
+        from webui.extensions.serving import start_extensions
+
+        start_extensions(server, blocks, app.extensions.registry, parse_credentials(settings.api_auth))
     return server

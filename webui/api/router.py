@@ -53,6 +53,7 @@ def install_api(server: FastAPI, app: App) -> None:
     """Add /sdapi/v1 and /internal to `server` for `app`: with --api-auth every route asks for HTTP Basic
     credentials (A1111 leaves /internal open; we do not, so that no route of ours answers without them)."""
     from webui.api.routes import controlnet, extras, generate, internal, lists, models, options, png_info, progress
+    from webui.api.routes import extensions as extensions_route
     from webui.api.routes.jobs import build_router as jobs_router
     from webui.server import parse_credentials
 
@@ -64,7 +65,8 @@ def install_api(server: FastAPI, app: App) -> None:
         if not credentials:
             raise SystemExit('--api-auth needs "user:password[,user2:password2]"')
         dependencies.append(basic_auth_dependency(credentials))
-    for module in (generate, extras, png_info, lists, models, options, progress):
+    # extensions_route before lists: its /extensions (git-backed, A1111's shape) replaces the one in lists.py
+    for module in (extensions_route, generate, extras, png_info, lists, models, options, progress):
         server.include_router(module.build_router(), prefix=API_PREFIX, dependencies=dependencies)
     server.include_router(internal.build_router(), prefix=internal.INTERNAL_PREFIX, dependencies=dependencies)
     server.include_router(jobs_router(), prefix="/sdapi/v2", dependencies=dependencies)

@@ -39,6 +39,23 @@ OPTIONS: list[OptionSpec] = [
         maximum=10,
     ),
     OptionSpec("sd_checkpoint_cache", 0, "Checkpoints to cache in RAM", "Stable Diffusion", minimum=0, maximum=10),
+    OptionSpec("sd_checkpoints_keep_in_cpu", True, "Only keep one model on device", "Stable Diffusion"),
+    OptionSpec(
+        "sd_vram_budget_gb",
+        0.0,
+        "VRAM for loaded models in GiB (0 = automatic: free memory less a reserve)",
+        "Stable Diffusion",
+        minimum=0,
+        maximum=1024,
+    ),
+    OptionSpec(
+        "sd_ram_budget_gb",
+        0.0,
+        "RAM for models cached off the device in GiB (0 = no byte limit)",
+        "Stable Diffusion",
+        minimum=0,
+        maximum=4096,
+    ),
     OptionSpec("sd_vae", "Automatic", "SD VAE", "Stable Diffusion"),
     OptionSpec("CLIP_stop_at_last_layers", 1, "Clip skip", "Stable Diffusion", minimum=1, maximum=12),
     OptionSpec("randn_source", "GPU", "Random number generator source", "Stable Diffusion", choices=("GPU", "CPU")),
@@ -158,6 +175,15 @@ OPTIONS: list[OptionSpec] = [
         minimum=0,
         maximum=10,
     ),
+    # Extensions tab (A1111 keys): directory names of disabled extensions, and the "Disable all extensions" radio.
+    OptionSpec("disabled_extensions", [], "Disable these extensions", "Extensions"),
+    OptionSpec(
+        "disable_all_extensions",
+        "none",
+        "Disable all extensions (preserves the list of disabled extensions)",
+        "Extensions",
+        choices=("none", "extra", "all"),
+    ),
     # Grids (A1111 1.10 keys, labels and defaults): batch grids, script grids (X/Y/Z plot, Prompt matrix, ...).
     OptionSpec("grid_save", True, "Always save all generated image grids", "Saving images/grids"),
     OptionSpec(
@@ -247,6 +273,7 @@ class OptionsStore:
         self._lock = threading.Lock()
         self._values: dict[str, Any] = {}
         self._listeners: list[Callable[[str, Any], None]] = []
+        self._extra: dict[str, OptionSpec] = {}  # options that extensions declared for this store
         if file is not None and file.is_file():
             try:
                 loaded = json.loads(file.read_text(encoding="utf-8"))
@@ -260,19 +287,32 @@ class OptionsStore:
         with self._lock:
             if key in self._values:
                 return self._values[key]
-        spec = SPECS.get(key)
+        spec = self.spec(key)
         return spec.default if spec else None
+
+    def spec(self, key: str) -> OptionSpec | None:
+        return SPECS.get(key) or self._extra.get(key)
+
+    def specs(self) -> list[OptionSpec]:
+        """The built-in options, then those extensions registered (in registration order)."""
+        return [*OPTIONS, *self._extra.values()]
+
+    def register(self, spec: OptionSpec) -> None:
+        """Declare an extension's option (A1111's opts.add_option); a built-in key cannot be redefined."""
+        if spec.key in SPECS:
+            raise UserError(f"Option {spec.key} is built in; an extension cannot redefine it")
+        self._extra[spec.key] = spec
 
     def all(self) -> dict[str, Any]:
         with self._lock:
             values = dict(self._values)
-        return {spec.key: values.get(spec.key, spec.default) for spec in OPTIONS} | values
+        return {spec.key: values.get(spec.key, spec.default) for spec in self.specs()} | values
 
     def set_many(self, changes: dict[str, Any], *, from_api: bool = False) -> None:
         """Validate every change first, then apply all of them and save once."""
         checked: dict[str, Any] = {}
         for key, value in changes.items():
-            spec = SPECS.get(key)
+            spec = self.spec(key)
             if spec is None:
                 checked[key] = value
                 continue

@@ -40,6 +40,9 @@ class Settings:
     no_download_sd_model: bool = False
     disable_safe_unpickle: bool = False
     no_hashing: bool = False
+    disable_extra_extensions: bool = False
+    disable_all_extensions: bool = False
+    enable_insecure_extension_access: bool = False
 
     @property
     def server_name(self) -> str:
@@ -81,6 +84,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-download-sd-model", action="store_true", help="never offer the default download")
     p.add_argument("--disable-safe-unpickle", action="store_true", help="allow arbitrary pickles (unsafe)")
     p.add_argument("--no-hashing", action="store_true", help="do not hash checkpoints")
+    p.add_argument("--disable-extra-extensions", action="store_true", help="load no extensions from extensions/")
+    p.add_argument("--disable-all-extensions", action="store_true", help="load no extensions at all")
+    p.add_argument(
+        "--enable-insecure-extension-access",
+        action="store_true",
+        help="allow the Extensions tab to install and update extensions even with --listen",
+    )
     return p
 
 

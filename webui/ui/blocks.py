@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import gradio as gr
 
 from webui.ui.components.quicksettings import bind_quicksettings, render_quicksettings
+from webui.ui.tabs.extensions import bind_extensions, render_extension_tabs, render_extensions
 from webui.ui.tabs.extras import bind_extras, render_extras
 from webui.ui.tabs.img2img import bind_img2img, bind_send_to, render_img2img
 from webui.ui.tabs.pnginfo import bind_pnginfo, render_pnginfo
@@ -25,6 +26,7 @@ DEFAULT_CONCURRENCY = 4
 
 def build_ui(app: App) -> gr.Blocks:
     """The whole UI for one App; no module state, so several Apps (tests) can each have their own."""
+    extension_tabs = app.extensions.ui_tabs() if app.extensions else []  # on_ui_tabs runs before the Blocks
     with gr.Blocks(title="Stable Diffusion", analytics_enabled=False) as demo:
         quick = render_quicksettings(app.model_service)
         with gr.Tabs(elem_id="tabs") as tabs:
@@ -36,8 +38,12 @@ def build_ui(app: App) -> gr.Blocks:
                 extras = render_extras()
             with gr.Tab("PNG Info", id="pnginfo", elem_id="tab_pnginfo"):
                 pnginfo = render_pnginfo()
+            render_extension_tabs(extension_tabs)
             with gr.Tab("Settings", id="settings", elem_id="tab_settings"):
                 settings = render_settings(app.options)
+            if app.extensions:
+                with gr.Tab("Extensions", id="extensions", elem_id="tab_extensions"):
+                    extensions = render_extensions(app.extensions)
         bind_quicksettings(quick, app.model_service, demo)
         bind_txt2img(txt2img, app, quick.checkpoint)
         bind_img2img(img2img, app, quick.checkpoint)
@@ -46,6 +52,8 @@ def build_ui(app: App) -> gr.Blocks:
         bind_extras(extras, app)
         bind_pnginfo(pnginfo, tabs, quick.checkpoint, txt2img, img2img, extras)
         bind_settings(settings, app.options, demo)
+        if app.extensions:
+            bind_extensions(extensions, app.extensions)
     demo.queue(default_concurrency_limit=DEFAULT_CONCURRENCY)
     return demo
 

@@ -1,0 +1,134 @@
+"""An A1111-layout extension in a real App: discovered, its tab, route, setting, JS and CSS reach the user;
+disabled it is gone; broken or unsupported ones are reported while the app keeps working."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+
+from tests.extensions.conftest import git_repo, write_extension, write_script
+from webui.server import create_server
+from webui.ui.blocks import build_ui
+
+AUTH = {"Authorization": "Basic " + base64.b64encode(b"user:secret").decode()}
+
+
+def elem_ids(demo) -> set[str]:
+    return {c.get("props", {}).get("elem_id") for c in demo.config["components"]}
+
+
+def test_extension_is_discovered_and_loaded(ext_app, extensions_dir: Path) -> None:
+    write_extension(extensions_dir)
+    app = ext_app()
+    names = [ext.name for ext in app.extensions.list()]
+    assert "demo-ext" in names
+    loaded = app.extensions.loaded
+    assert [s.path.name for s in loaded.scripts] == ["demo_ext.py", "demo_helper.py"]
+    assert loaded.script_modules[0].__name__ == "demo_ext.py"  # named after the file, as A1111
+    assert loaded.problems == []
+    # on_ui_settings ran: the option exists with its default and is saved like any other
+    assert app.options.get("demo_ext_option") == 7
+    assert any(spec.key == "demo_ext_option" and spec.section == "Demo Ext" for spec in app.options.specs())
+
+
+def test_tab_assets_and_route_under_api_auth(ext_app, extensions_dir: Path) -> None:
+    write_extension(extensions_dir)
+    app = ext_app(api=True, api_auth="user:secret")
+    assert {"tab_demo_ext_tab", "demo_ext_greeting", "tab_extensions", "extensions_installed_top"} <= elem_ids(
+        build_ui(app)
+    )
+    head, css = app.extensions.page_head(), app.extensions.page_css()
+    assert "document.body.dataset.demoExt" in head and "window.gradioApp" in head
+    assert "rgb(1, 2, 3)" in css
+    client = TestClient(create_server(app))
+    assert client.get("/demo-ext/ping").status_code == 401
+    answer = client.get("/demo-ext/ping", headers=AUTH)
+    assert answer.status_code == 200
+    assert answer.json() == {"pong": True, "option": 7, "data_dir": str(app.settings.data_dir)}
+    page = client.get("/")
+    assert page.status_code == 200  # the UI is still served at / next to the extension's route
+
+
+def test_route_is_open_without_api_auth_and_ui_serves(ext_app, extensions_dir: Path) -> None:
+    write_extension(extensions_dir)
+    client = TestClient(create_server(ext_app()))
+    assert client.get("/demo-ext/ping").json()["pong"] is True
+    assert client.get("/").status_code == 200
+
+
+def test_disabled_extension_is_not_loaded_on_next_build(ext_app, extensions_dir: Path) -> None:
+    write_extension(extensions_dir)
+    first = ext_app()
+    first.extensions.save_enabled(["demo-ext"])
+    again = ext_app()
+    ext = next(e for e in again.extensions.list() if e.name == "demo-ext")
+    assert not ext.enabled
+    assert again.extensions.loaded.scripts == []
+    assert "tab_demo_ext_tab" not in elem_ids(build_ui(again))
+    assert "document.body.dataset.demoExt" not in again.extensions.page_head()
+    assert TestClient(create_server(again)).get("/demo-ext/ping").status_code != 200
+
+
+def test_disable_all_flag_and_setting(ext_app, extensions_dir: Path) -> None:
+    write_extension(extensions_dir)
+    assert ext_app(disable_all_extensions=True).extensions.loaded.scripts == []
+    assert ext_app(disable_extra_extensions=True).extensions.loaded.scripts == []
+    app = ext_app()
+    app.extensions.save_enabled([], "all")
+    assert ext_app().extensions.loaded.scripts == []
+    assert "--disable-all-extensions" in ext_app(disable_all_extensions=True).extensions.mode_notice()
+
+
+def test_broken_and_unsupported_extensions_are_reported_and_the_app_starts(ext_app, extensions_dir: Path) -> None:
+    write_extension(extensions_dir)
+    write_script(extensions_dir, "broken-ext", "raise RuntimeError('kaputt at import')\n")
+    marker = extensions_dir / "hijack.marker"
+    write_script(
+        extensions_dir,
+        "hijack-ext",
+        f"""
+        import pathlib
+        pathlib.Path({str(marker)!r}).write_text("ran")
+        from modules import sd_hijack
+        """,
+    )
+    app = ext_app(api=True)
+    problems = {p.extension: p for p in app.extensions.loaded.problems}
+    assert "RuntimeError: kaputt at import" in problems["broken-ext"].message
+    assert problems["hijack-ext"].unsupported and "modules.sd_hijack" in problems["hijack-ext"].message
+    assert not marker.exists()  # a tier-3 script is not run at all
+    assert [s.extension.name for s in app.extensions.loaded.scripts] == ["demo-ext", "demo-ext"]
+    client = TestClient(create_server(app))
+    assert client.get("/demo-ext/ping").status_code == 200
+    assert client.get("/sdapi/v1/options").status_code == 200
+    from webui.ui.tabs.extensions import _installed_html
+
+    table = _installed_html(app.extensions)
+    assert "kaputt at import" in table and "unsupported" in table
+
+
+def test_metadata_before_after_orders_scripts(ext_app, extensions_dir: Path) -> None:
+    order_file = extensions_dir / "order.txt"
+    for name in ("aaa-ext", "zzz-ext"):
+        write_script(extensions_dir, name, f"open({str(order_file)!r}, 'a').write({name!r} + ' ')\n")
+    (extensions_dir / "aaa-ext" / "metadata.ini").write_text("[scripts/aaa_ext.py]\nAfter = zzz-ext\n")
+    ext_app()
+    assert order_file.read_text().split() == ["zzz-ext", "aaa-ext"]
+
+
+def test_api_lists_git_extensions(ext_app, extensions_dir: Path) -> None:
+    ext = git_repo(write_extension(extensions_dir))
+    from tests.extensions.conftest import git
+
+    git(ext, "remote", "add", "origin", "https://example.com/someone/demo-ext.git")
+    write_script(extensions_dir, "plain-ext", "X = 1\n")  # no git remote: not listed, as A1111
+    client = TestClient(create_server(ext_app(api=True)))
+    items = client.get("/sdapi/v1/extensions").json()
+    assert [item["name"] for item in items] == ["demo-ext"]
+    item = items[0]
+    assert item["remote"] == "https://example.com/someone/demo-ext.git"
+    assert item["branch"] == "main" and item["enabled"] is True
+    assert len(item["commit_hash"]) == 40 and item["version"] == item["commit_hash"][:8]
+    assert item["commit_date"].isdigit()
