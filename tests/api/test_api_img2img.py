@@ -228,9 +228,9 @@ def test_img2img_checks_denoising_and_script_like_txt2img(client: TestClient) ->
     )
     assert response.status_code == 422 and "Denoising strength must be between 0 and 1" in response.json()["detail"]
     response = client.post(
-        "/sdapi/v1/img2img", json=SMALL | {"init_images": [b64(picture())], "script_name": "SD upscale"}
+        "/sdapi/v1/img2img", json=SMALL | {"init_images": [b64(picture())], "script_name": "SD downscale"}
     )
-    assert response.status_code == 422 and "Script 'SD upscale' not found" in response.json()["detail"]
+    assert response.status_code == 422 and "Script 'SD downscale' not found" in response.json()["detail"]
 
 
 def test_img2img_infotext_field_fills_denoising(client: TestClient) -> None:

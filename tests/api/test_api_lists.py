@@ -52,14 +52,10 @@ def test_latent_upscale_modes(client: TestClient) -> None:
     ]  # fmt: skip
 
 
-@pytest.mark.parametrize("path", ["hypernetworks", "face-restorers", "realesrgan-models", "script-info"])
+@pytest.mark.parametrize("path", ["hypernetworks", "face-restorers", "realesrgan-models"])
 def test_empty_lists(client: TestClient, path: str) -> None:
     response = client.get(f"/sdapi/v1/{path}")
     assert response.status_code == 200 and response.json() == []
-
-
-def test_scripts(client: TestClient) -> None:
-    assert client.get("/sdapi/v1/scripts").json() == {"txt2img": [], "img2img": []}
 
 
 def test_prompt_styles_from_styles_csv(app_factory) -> None:

@@ -32,6 +32,7 @@ from webui.generation.request import (
     HiresSpec,
     Img2ImgRequest,
     InpaintSpec,
+    ScriptCall,
     Txt2ImgRequest,
 )
 from webui.generation.runner import GenerationResult
@@ -157,9 +158,8 @@ def apply_infotext(body: BodyT) -> BodyT:
 
 def check_scripts(body: StableDiffusionProcessingAPI) -> None:
     """Only the always-on "ControlNet" script exists (title compared case-insensitively, as A1111 does); any
-    other named script is not found (A1111's 422 messages)."""
-    if body.script_name:
-        raise ScriptNotFound(f"Script '{body.script_name}' not found")
+    other always-on title is not found (A1111's 422 message). `script_name` is looked up in the App's script
+    registry when the request is submitted (unknown: 422 "Script '…' not found")."""
     for title in body.alwayson_scripts:
         if title.lower() != CONTROLNET_SCRIPT:
             raise ScriptNotFound(f"always on script {title} not found")
@@ -295,6 +295,7 @@ def _common_fields(body: StableDiffusionProcessingAPI, sampler: ResolvedSampler)
         "save_images": body.save_images,
         "extra": {"disable_extra_networks": True} if body.disable_extra_networks else {},
         "controls": control_units(body),
+        "script": ScriptCall(body.script_name, tuple(body.script_args)) if body.script_name else None,
     }
 
 
@@ -424,7 +425,7 @@ def build_info(
             request.denoising_strength if isinstance(request, Img2ImgRequest) else body.denoising_strength
         ),
         "extra_generation_params": {},
-        "index_of_first_image": 0,
+        "index_of_first_image": result.index_of_first_image,
         "infotexts": list(result.infotexts),
         "styles": [],
         "job_timestamp": time.strftime("%Y%m%d%H%M%S", time.localtime(started_at or time.time())),

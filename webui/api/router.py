@@ -55,6 +55,7 @@ def install_api(server: FastAPI, app: App) -> None:
     from webui.api.routes import controlnet, extras, generate, internal, lists, models, options, png_info, progress
     from webui.api.routes import extensions as extensions_route
     from webui.api.routes.jobs import build_router as jobs_router
+    from webui.api.routes.scripts import build_router as scripts_router
     from webui.server import parse_credentials
 
     setattr(server.state, STATE_KEY, app)
@@ -69,6 +70,7 @@ def install_api(server: FastAPI, app: App) -> None:
     for module in (extensions_route, generate, extras, png_info, lists, models, options, progress):
         server.include_router(module.build_router(), prefix=API_PREFIX, dependencies=dependencies)
     server.include_router(internal.build_router(), prefix=internal.INTERNAL_PREFIX, dependencies=dependencies)
+    server.include_router(scripts_router(), prefix=API_PREFIX, dependencies=dependencies)
     server.include_router(jobs_router(), prefix="/sdapi/v2", dependencies=dependencies)
     # The ControlNet extension's routes live at the root (/controlnet/...); A1111 leaves them without auth, we do not.
     server.include_router(controlnet.build_router(), dependencies=dependencies)

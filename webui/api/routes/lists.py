@@ -1,5 +1,5 @@
 """/sdapi/v1 lists and the features we do not have: upscalers, latent-upscale-modes, hypernetworks, face-restorers,
-realesrgan-models, prompt-styles, scripts, script-info, extensions; interrogate and create/train answer 501."""
+realesrgan-models, prompt-styles, extensions (scripts: routes/scripts.py); interrogate and create/train answer 501."""
 
 from __future__ import annotations
 
@@ -22,8 +22,6 @@ from webui.api.schemas import (
     LatentUpscalerModeItem,
     PromptStyleItem,
     RealesrganItem,
-    ScriptInfo,
-    ScriptsList,
     UpscalerItem,
 )
 from webui.app import PROJECT_ROOT, App
@@ -72,14 +70,6 @@ def list_prompt_styles(app: AppDep) -> list[PromptStyleItem]:
         PromptStyleItem(name=s.name, prompt=s.prompt, negative_prompt=s.negative_prompt)
         for s in load_app_styles(app).values()
     ]
-
-
-def list_scripts() -> ScriptsList:
-    return ScriptsList(txt2img=[], img2img=[])  # no scripts are installed yet
-
-
-def list_script_info() -> list[ScriptInfo]:
-    return []
 
 
 # --- extensions ---------------------------------------------------------------------------------------------------
@@ -234,8 +224,6 @@ def build_router() -> APIRouter:
         "/realesrgan-models", list_realesrgan_models, methods=["GET"], response_model=list[RealesrganItem]
     )
     router.add_api_route("/prompt-styles", list_prompt_styles, methods=["GET"], response_model=list[PromptStyleItem])
-    router.add_api_route("/scripts", list_scripts, methods=["GET"], response_model=ScriptsList)
-    router.add_api_route("/script-info", list_script_info, methods=["GET"], response_model=list[ScriptInfo])
     router.add_api_route("/extensions", list_extensions, methods=["GET"], response_model=list[ExtensionItem])
     router.add_api_route(
         "/interrogate",
