@@ -145,5 +145,10 @@ def test_settings_from_a1111_options() -> None:
                "save_to_dirs": False, "directories_filename_pattern": "[date]", "jpeg_quality": 50,
                "save_txt": True, "save_images_replace_action": "Add number suffix"}  # fmt: skip
     settings = SaveSettings.from_options(options.get)
-    assert (settings.fmt, settings.add_number, settings.save_to_dirs, settings.jpeg_quality) == ("jpg", False, False, 50)
+    assert (settings.fmt, settings.add_number, settings.save_to_dirs, settings.jpeg_quality) == (
+        "jpg",
+        False,
+        False,
+        50,
+    )
     assert settings.save_txt and not settings.replace_existing

@@ -252,6 +252,7 @@ def save_sample(
     suffix: str = "",
     extra_text: Mapping[str, object] | None = None,
     section_name: str = PARAMETERS_KEY,
+    to_dirs: bool | None = None,
 ) -> SavedFile:
     """Save one image as A1111 1.10's images.save_image does, atomically, and return what was written.
 
@@ -259,7 +260,8 @@ def save_sample(
     ``NNNNN-<pattern>`` (``basename-NNNN-<pattern>`` with a basename) when add_number (or the pattern is empty),
     else ``<pattern>``; the pattern defaults to "[seed]" with folders and "[seed]-[prompt_spaces]" without. JPEG
     larger than 65535 or WebP larger than 16383 pixels a side is saved as PNG. The name is cut to what the file
-    system takes. A .txt with the infotext is written beside it when save_txt.
+    system takes. A .txt with the infotext is written beside it when save_txt. ``to_dirs`` overrides whether
+    the directories pattern is used (A1111's save_to_dirs argument).
     """
     fmt = settings.fmt
     too_big = {"jpg": 65535, "jpeg": 65535, "webp": 16383}.get(fmt.lower().lstrip("."))
@@ -268,7 +270,7 @@ def save_sample(
         fmt = "png"
     extension, pil_format = resolve_format(fmt)
     folder = base
-    if settings.save_to_dirs and not no_prompt:
+    if (settings.save_to_dirs and not no_prompt) if to_dirs is None else to_dirs:
         folder = _inside(base, apply_pattern(settings.directories_pattern or "[prompt_words]", context))
     folder.mkdir(parents=True, exist_ok=True)
     info = infotext if settings.pnginfo else None
