@@ -61,3 +61,52 @@ def test_original_tencentarc_single_file_loads_like_the_diffusers_model(tmp_path
     assert loaded.kind == "t2i_adapter" and loaded.family == "sd1"
     for key, value in source.state_dict().items():
         assert torch.equal(value, loaded.model.state_dict()[key]), key
+
+
+# -- IP-Adapter ------------------------------------------------------------------------------------------------------
+@pytest.fixture
+def ip_app(app_factory):
+    """An app with a tiny CLIP image encoder as the extension's clip_h.pth and a tiny IP-Adapter in both layouts."""
+    from safetensors.torch import save_file
+
+    from webui.models.tiny_control import tiny_clip_vision, tiny_ip_adapter
+
+    app = app_factory()
+    encoder = tiny_clip_vision(seed=8)
+    (app.paths.controlnet / "annotators" / "clip_vision").mkdir(parents=True)
+    torch.save(encoder.state_dict(), app.paths.controlnet / "annotators" / "clip_vision" / "clip_h.pth")
+    unet = UNet2DConditionModel.from_config(UNet2DConditionModel.load_config(CONFIGS_DIR / "tiny-sd15" / "unet"))
+    weights = tiny_ip_adapter(unet, encoder.config.projection_dim, seed=9)
+    torch.save(weights, app.paths.controlnet / "ip-adapter_tiny.pth")
+    flat = {f"{part}.{k}": v.contiguous() for part, d in weights.items() for k, v in d.items()}
+    save_file(flat, str(app.paths.controlnet / "ip-adapter_tiny_flat.safetensors"))
+    return app
+
+
+def ip_unit(**kw: object):
+    return unit(**({"module": "ip-adapter_clip_sd15", "model": "ip-adapter_tiny"} | kw))
+
+
+def test_ip_adapter_weight_zero_is_bit_identical_and_weight_one_changes_the_image(ip_app) -> None:
+    plain = run(ip_app)
+    assert np.array_equal(run(ip_app, ip_unit(weight=0.0)), plain)
+    one = run(ip_app, ip_unit())
+    assert np.abs(one - plain).mean() > 1
+    assert not np.array_equal(one, run(ip_app, ip_unit(image=shapes(shift=12).rotate(90))))
+    assert np.array_equal(run(ip_app, ip_unit(model="ip-adapter_tiny_flat")), one)  # safetensors layout
+    assert np.array_equal(run(ip_app), plain)  # the UNet is restored after the job
+    partial = run(ip_app, ip_unit(guidance_end=0.4))
+    assert not np.array_equal(partial, plain) and not np.array_equal(partial, one)
+    with_controlnet = run(ip_app, ip_unit(), unit())
+    assert not np.array_equal(with_controlnet, one)
+
+
+def test_ip_adapter_pairing_and_missing_encoder_are_clear_errors(ip_app) -> None:
+    with pytest.raises(UserError, match="needs an ip-adapter_clip_\\* preprocessor"):
+        run(ip_app, unit(model="ip-adapter_tiny"))
+    with pytest.raises(UserError, match="needs an IP-Adapter model"):
+        run(ip_app, unit(module="ip-adapter_clip_sd15"))
+    from webui.core.errors import InvalidRequest
+
+    with pytest.raises(InvalidRequest, match=r"needs file clip_g\.pth"):
+        run(ip_app, unit(module="ip-adapter_clip_sdxl", model="ip-adapter_tiny"))

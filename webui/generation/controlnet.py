@@ -10,15 +10,17 @@ Several units add their residuals (CfgDenoiser sums them).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-import cv2
 import numpy as np
 import torch
 from PIL import Image
 
 from webui.core.errors import UserError
+from webui.generation.control_maps import fit_map, map_tensor, pixel_perfect_resolution
 from webui.generation.denoiser import ControlHook, ControlInput, Residuals
 from webui.generation.preprocessors import Annotators, Preprocessor, find_preprocessor, hwc3
 
@@ -108,86 +110,6 @@ def validate_units(units: tuple[ControlUnit, ...], *, has_init_image: bool = Fal
         if unit.model in ("", "None", "none"):
             problems.append(f"{name}: choose a ControlNet model")
     return problems
-
-
-# -- control maps -----------------------------------------------------------------------------------------------
-def pixel_perfect_resolution(image: np.ndarray, width: int, height: int, resize_mode: str) -> int:
-    """Matches the extension: the preprocessor resolution that lands one map pixel on one output pixel."""
-    raw_h, raw_w = image.shape[:2]
-    k0, k1 = height / raw_h, width / raw_w
-    k = min(k0, k1) if resize_mode == "Resize and Fill" else max(k0, k1)
-    return int(np.round(k * min(raw_h, raw_w)))
-
-
-def _nake_nms(x: np.ndarray) -> np.ndarray:
-    kernels = (
-        np.array([[0, 0, 0], [1, 1, 1], [0, 0, 0]], np.uint8),
-        np.array([[0, 1, 0], [0, 1, 0], [0, 1, 0]], np.uint8),
-        np.array([[1, 0, 0], [0, 1, 0], [0, 0, 1]], np.uint8),
-        np.array([[0, 0, 1], [0, 1, 0], [1, 0, 0]], np.uint8),
-    )
-    y = np.zeros_like(x)
-    for kernel in kernels:
-        np.putmask(y, cv2.dilate(x, kernel=kernel) == x, x)
-    return y
-
-
-def high_quality_resize(x: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """The extension's control-map resize: nearest for few-colour maps (segmentation), area down, cubic up;
-    binary maps (edges, scribbles) are re-binarised with Otsu after resizing (one-pixel edges after a
-    non-maximum suppression). The extension also thins one-pixel edges (lvmin_thin); we do not."""
-    w, h = size
-    if x.shape[0] == h and x.shape[1] == w:
-        return x
-    smaller = w * h < x.shape[0] * x.shape[1]
-    colors = np.unique(x.reshape(-1, x.shape[2]), axis=0).shape[0]
-    binary = one_pixel_edge = False
-    if colors == 2:
-        binary = bool(x.min() < 16 and x.max() > 240)
-        if binary:
-            opened = cv2.dilate(cv2.erode(x, np.ones((3, 3), np.uint8)), np.ones((3, 3), np.uint8))
-            one_pixel_edge = np.where(opened < x)[0].shape[0] * 2 > np.where(x > 127)[0].shape[0]
-    if 2 < colors < 200:
-        interpolation = cv2.INTER_NEAREST
-    elif smaller:
-        interpolation = cv2.INTER_AREA
-    else:
-        interpolation = cv2.INTER_CUBIC
-    y = cv2.resize(x, (w, h), interpolation=interpolation)
-    if binary:
-        y = np.mean(y.astype(np.float32), axis=2).clip(0, 255).astype(np.uint8)
-        if one_pixel_edge:
-            y = _nake_nms(y)
-        _, y = cv2.threshold(y, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-        y = np.stack([y] * 3, axis=2)
-    return y
-
-
-def fit_map(detected: np.ndarray, resize_mode: str, width: int, height: int) -> np.ndarray:
-    """The detected map at the generation size (the extension's detectmap_proc for its three resize modes)."""
-    detected = hwc3(detected)
-    if resize_mode == "Just Resize":
-        return np.ascontiguousarray(high_quality_resize(detected, (width, height)))
-    old_h, old_w = detected.shape[:2]
-    k0, k1 = height / old_h, width / old_w
-    if resize_mode == "Resize and Fill":
-        k = min(k0, k1)
-        borders = np.concatenate([detected[0, :], detected[-1, :], detected[:, 0], detected[:, -1]], axis=0)
-        background = np.tile(np.median(borders, axis=0).astype(np.uint8)[None, None], [height, width, 1])
-        inner = high_quality_resize(detected, (int(np.round(old_w * k)), int(np.round(old_h * k))))
-        new_h, new_w = inner.shape[:2]
-        top, left = max(0, (height - new_h) // 2), max(0, (width - new_w) // 2)
-        background[top : top + new_h, left : left + new_w] = inner[: height - top, : width - left]
-        return np.ascontiguousarray(background)
-    k = max(k0, k1)
-    outer = high_quality_resize(detected, (int(np.round(old_w * k)), int(np.round(old_h * k))))
-    top, left = max(0, (outer.shape[0] - height) // 2), max(0, (outer.shape[1] - width) // 2)
-    return np.ascontiguousarray(outer[top : top + height, left : left + width])
-
-
-def map_tensor(detected: np.ndarray, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
-    """(1, 3, h, w) in [0, 1], the ControlNet's conditioning image."""
-    return torch.from_numpy(detected.astype(np.float32) / 255.0).permute(2, 0, 1)[None].to(device, dtype)
 
 
 # -- the hook ---------------------------------------------------------------------------------------------------
@@ -306,6 +228,14 @@ def check_compatible(title: str, controlnet_config: Any, unet_config: Any, check
     UNet; say so."""
     from webui.models.loaders.t2i_adapter import adapter_fits
 
+    if getattr(controlnet_config, "ip_adapter", False):
+        if controlnet_config.cross_attention_dim != unet_config.cross_attention_dim:
+            family = {768: "SD 1.x", 1024: "SD 2.x", 2048: "SDXL"}.get(controlnet_config.cross_attention_dim, "other")
+            raise UserError(
+                f"IP-Adapter '{title}' is made for {family} models, but checkpoint '{checkpoint}' is "
+                f"{_family_label(unet_config)}; choose an IP-Adapter for this checkpoint's family"
+            )
+        return
     if getattr(controlnet_config, "adapter_type", None) is not None:
         if not adapter_fits(controlnet_config, unet_config):
             family = "SDXL" if controlnet_config.adapter_type == "full_adapter_xl" else "SD 1.x"
@@ -337,6 +267,7 @@ class PreparedUnit:
     params: tuple[int, float, float]  # processor_res, threshold_a, threshold_b after the bound check
     detected: np.ndarray  # the preprocessor's output before fitting to the generation size
     maps: dict[tuple[int, int], np.ndarray] = field(default_factory=dict)
+    image_prompt: Any = None  # ip_adapter.ImagePrompt for an IP-Adapter unit
 
     def map_at(self, width: int, height: int) -> np.ndarray:
         key = (width, height)
@@ -366,7 +297,11 @@ def prepare_unit(
     res, a, b = preprocessor.resolve(unit.processor_res, unit.threshold_a, unit.threshold_b)
     run_res = pixel_perfect_resolution(image, width, height, unit.resize_mode) if unit.pixel_perfect else res
     detected = annotators.run(preprocessor.name, image, run_res, a, b, seed=seed)
-    return PreparedUnit(index, unit, preprocessor, model, title, (res, a, b), detected)
+    prepared = PreparedUnit(index, unit, preprocessor, model, title, (res, a, b), detected)
+    from webui.generation.ip_adapter import prepare_image_prompt
+
+    prepared.image_prompt = prepare_image_prompt(prepared, annotators, image)
+    return prepared
 
 
 def _number(value: float) -> str:
@@ -392,6 +327,10 @@ def unit_infotext(prepared: PreparedUnit) -> str:
     return ", ".join(f"{key}: {value}" for key, value in fields.items())
 
 
+def _in_pass(unit: ControlUnit, hires: bool) -> bool:
+    return not ((hires and unit.hr_option == "Low res only") or (not hires and unit.hr_option == "High res only"))
+
+
 @dataclass
 class ControlSet:
     """The prepared units of a job: hooks for each sampling pass, infotext entries and the detected maps."""
@@ -401,8 +340,27 @@ class ControlSet:
     dtype: torch.dtype
     low_vram: bool = False
 
+    ip_processors: list[Any] = field(default_factory=list)  # set while image_prompts_on() is active
+
     def __bool__(self) -> bool:
         return bool(self.units)
+
+    def image_prompt_units(self) -> list[PreparedUnit]:
+        """The IP-Adapter units that take part (weight 0 or an empty window: not installed at all)."""
+        return [p for p in self.units if p.image_prompt is not None and p.unit.weight > 0 and p.unit.guidance_end > 0]
+
+    @contextmanager
+    def image_prompts_on(self, unet: Any) -> Iterator[None]:
+        """The job's IP-Adapters installed on the UNet while the block runs."""
+        from webui.generation.ip_adapter import ip_adapters_on
+
+        units = self.image_prompt_units()
+        with ip_adapters_on(unet, [p.model for p in units], [p.title for p in units]) as processors:
+            self.ip_processors = processors
+            try:
+                yield
+            finally:
+                self.ip_processors = []
 
     def hooks(self, width: int, height: int, sigmas: torch.Tensor, *, hires: bool = False) -> list[ControlHook]:
         from webui.generation.t2i_adapter import T2IAdapterHook, is_t2i_adapter_model
@@ -410,7 +368,7 @@ class ControlSet:
         hooks: list[ControlHook] = []
         for prepared in self.units:
             unit = prepared.unit
-            if (hires and unit.hr_option == "Low res only") or (not hires and unit.hr_option == "High res only"):
+            if prepared.image_prompt is not None or not _in_pass(unit, hires):
                 continue
             hint = map_tensor(prepared.map_at(width, height), self.device, self.dtype)
             force_soft = hires and any(m in prepared.preprocessor.name for m in HIRES_SOFT_MODULES)
@@ -421,6 +379,12 @@ class ControlSet:
                 hooks.append(T2IAdapterHook(prepared.model, hint, unit, sigmas, soft=force_soft))
                 continue
             hooks.append(ControlNetHook(prepared.model, hint, unit, sigmas, force_soft=force_soft, low_vram=low_vram))
+        if self.ip_processors:  # every installed adapter needs its embeddings in every pass (scale 0 if not in it)
+            from webui.generation.ip_adapter import InstalledPrompt, IpAdapterHook
+
+            prompts = [InstalledPrompt(p.model, p.image_prompt, p.unit, _in_pass(p.unit, hires))
+                       for p in self.image_prompt_units()]  # fmt: skip
+            hooks.append(IpAdapterHook(prompts, self.ip_processors, sigmas))
         return hooks
 
     def infotext(self) -> dict[str, object]:

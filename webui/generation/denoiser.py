@@ -49,7 +49,15 @@ class AdapterFeatures:
     features: list[torch.Tensor]
 
 
-ControlHook = Callable[[ControlInput], Residuals | AdapterFeatures | None]
+@dataclass(frozen=True)
+class ImageEmbeds:
+    """IP-Adapter image embeddings for one UNet call, one (rows, 1, ...) tensor per installed adapter (diffusers'
+    added_cond_kwargs["image_embeds"])."""
+
+    embeds: list[torch.Tensor]
+
+
+ControlHook = Callable[[ControlInput], Residuals | AdapterFeatures | ImageEmbeds | None]
 
 
 class CfgDenoiser:
@@ -88,9 +96,13 @@ class CfgDenoiser:
         down: list[torch.Tensor] | None = None
         mid: torch.Tensor | None = None
         adapter: list[torch.Tensor] | None = None
+        kwargs: dict[str, Any] = {}
         for hook in self.controls:
             result = hook(control)
             if result is None:
+                continue
+            if isinstance(result, ImageEmbeds):
+                kwargs["image_embeds"] = result.embeds
                 continue
             if isinstance(result, AdapterFeatures):
                 feats = result.features
@@ -99,9 +111,8 @@ class CfgDenoiser:
             unit_down, unit_mid = result
             down = list(unit_down) if down is None else [a + b for a, b in zip(down, unit_down, strict=True)]
             mid = unit_mid if mid is None else mid + unit_mid
-        kwargs: dict[str, Any] = {}
         if down is not None and mid is not None:
-            kwargs = {"down_block_additional_residuals": down, "mid_block_additional_residual": mid}
+            kwargs.update(down_block_additional_residuals=down, mid_block_additional_residual=mid)
         if adapter is not None:
             kwargs["down_intrablock_additional_residuals"] = adapter
         return kwargs
@@ -130,7 +141,11 @@ class CfgDenoiser:
             control = ControlInput(
                 model_in.to(dtype), t, context, kwargs.get("added_cond_kwargs"), flags, self.step - 1, sigma
             )
-            kwargs.update(self._residuals(control))
+            extra = self._residuals(control)
+            if "image_embeds" in extra:  # IP-Adapters: the UNet reads them from added_cond_kwargs
+                added = kwargs.get("added_cond_kwargs") or {}
+                kwargs["added_cond_kwargs"] = {**added, "image_embeds": extra.pop("image_embeds")}
+            kwargs.update(extra)
         if self.image_cond is not None:
             model_in = torch.cat([model_in, self.image_cond.repeat(len(conds), 1, 1, 1).to(x.device)], dim=1)
         out = self.unet(model_in.to(dtype), t, encoder_hidden_states=context, **kwargs).sample.float()

@@ -61,10 +61,11 @@ class WeightFile:
     repo: str = ANNOTATOR_REPO
     size: int | None = None
     sha256: str | None = None
+    source: str | None = None  # the file's path in `repo` when it differs from `filename`
 
     @property
     def url(self) -> str:
-        return f"https://huggingface.co/{self.repo}/resolve/main/{self.filename}"
+        return f"https://huggingface.co/{self.repo}/resolve/main/{self.source or self.filename}"
 
 
 @dataclass(frozen=True)
@@ -269,6 +270,9 @@ OPENPOSE = (
     WeightFile("hand_pose_model.pth", "openpose"),
     WeightFile("facenet.pth", "openpose"),
 )
+# The extension's clip_vision downloads: ViT-H/14 (h94's IP-Adapter image encoder) and ViT-bigG/14.
+CLIP_H = WeightFile("clip_h.pth", "clip_vision", "h94/IP-Adapter", source="models/image_encoder/pytorch_model.bin")
+CLIP_G = WeightFile("clip_g.pth", "clip_vision")
 _OPENPOSE_LOAD = {"filename": "body_pose_model.pth", "hand_filename": "hand_pose_model.pth",
                   "face_filename": "facenet.pth"}  # fmt: skip
 _LERES_LOAD = {"filename": "res101.pth", "pix2pix_filename": "latest_net_G.pth"}
@@ -361,6 +365,11 @@ PREPROCESSORS: tuple[Preprocessor, ...] = (
     Preprocessor("openpose_faceonly", "openpose_faceonly", _openpose(False, False, True), files=OPENPOSE),
     Preprocessor("openpose_full", "openpose_full", _openpose(True, True, True), files=OPENPOSE),
     Preprocessor("openpose_hand", "openpose_hand", _openpose(True, True, False), files=OPENPOSE),
+    # IP-Adapter: the map is the image itself; generation.ip_adapter encodes it with the CLIP image encoder.
+    Preprocessor("ip-adapter_clip_sd15", "ip-adapter_clip_sd15", _none, resolution=NO_RESOLUTION, files=(CLIP_H,)),
+    Preprocessor("ip-adapter_clip_sdxl", "ip-adapter_clip_sdxl", _none, resolution=NO_RESOLUTION, files=(CLIP_G,)),
+    Preprocessor("ip-adapter_clip_sdxl_plus_vith", "ip-adapter_clip_sdxl_plus_vith", _none,
+                 resolution=NO_RESOLUTION, files=(CLIP_H,)),
 )  # fmt: skip
 
 

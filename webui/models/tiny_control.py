@@ -53,3 +53,49 @@ def adapter_to_original(adapter: Any) -> dict[str, torch.Tensor]:
             index = int(parts[1]) * per_level + int(parts[3])
             state[".".join(["body", str(index), *parts[4:]])] = value
     return state
+
+
+@torch.no_grad()
+def tiny_clip_vision(seed: int = 0) -> Any:
+    """A tiny CLIPVisionModelWithProjection (64 wide, 2 layers, 32-pixel images, 32-dim projection), seeded."""
+    from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
+
+    config = CLIPVisionConfig(
+        hidden_size=64, intermediate_size=128, num_attention_heads=1, num_hidden_layers=2, patch_size=8,
+        image_size=32, projection_dim=32, hidden_act="gelu", layer_norm_eps=1e-5,
+    )  # fmt: skip
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return CLIPVisionModelWithProjection(config).eval()
+
+
+@torch.no_grad()
+def tiny_ip_adapter(unet: Any, image_embed_dim: int, seed: int = 0) -> dict[str, dict[str, torch.Tensor]]:
+    """A base IP-Adapter for ``unet`` in h94's layout: ``image_proj`` (4 tokens from a CLIP image embedding) and
+    ``ip_adapter`` (to_k_ip / to_v_ip for each cross-attention layer, keys 1, 3, 5, ...), seeded random weights."""
+    generator = torch.Generator().manual_seed(seed)
+    cross = int(unet.config.cross_attention_dim)
+
+    def randn(*shape: int, std: float) -> torch.Tensor:
+        return torch.randn(*shape, generator=generator) * std
+
+    image_proj = {
+        "proj.weight": randn(cross * 4, image_embed_dim, std=image_embed_dim**-0.5),
+        "proj.bias": randn(cross * 4, std=0.1),
+        "norm.weight": 1 + randn(cross, std=0.1),
+        "norm.bias": randn(cross, std=0.1),
+    }
+    widths = list(unet.config.block_out_channels)
+    layers: dict[str, torch.Tensor] = {}
+    key = 1
+    for name in unet.attn_processors:
+        if name.endswith("attn1.processor"):
+            continue
+        block = name.split(".")[0]
+        hidden = widths[-1] if block == "mid_block" else (
+            widths[int(name.split(".")[1])] if block == "down_blocks" else widths[::-1][int(name.split(".")[1])]
+        )  # fmt: skip
+        layers[f"{key}.to_k_ip.weight"] = randn(hidden, cross, std=cross**-0.5)
+        layers[f"{key}.to_v_ip.weight"] = randn(hidden, cross, std=cross**-0.5)
+        key += 2
+    return {"image_proj": image_proj, "ip_adapter": layers}

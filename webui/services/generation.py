@@ -203,7 +203,9 @@ class GenerationService:
                 )
             )  # fmt: skip
         policy = self.controlnets.cache.policy
-        return ControlSet(units, policy.device, policy.dtype)
+        control_set = ControlSet(units, policy.device, policy.dtype)
+        stack.enter_context(control_set.image_prompts_on(unet))  # IP-Adapters on the UNet for this job only
+        return control_set
 
     def _styled(self, request: Txt2ImgRequest) -> tuple[str, str, list[str]]:
         """The prompt and negative prompt with the request's styles applied (A1111's styles.csv)."""

@@ -17,6 +17,7 @@ import torch
 from webui.core.errors import CorruptModel
 from webui.models.identify import CONFIGS_DIR
 from webui.models.ldm_format import unet_key_to_ldm, unet_prefix_map
+from webui.models.loaders.ip_adapter import is_ip_adapter, load_ip_adapter
 from webui.models.loaders.t2i_adapter import is_t2i_adapter, t2i_adapter_from_state
 from webui.models.records import ModelFormat, ModelRecord
 from webui.models.safe_load import load_state_dict, tensor_shapes
@@ -30,8 +31,6 @@ CONTROLNET_CONFIGS = ("controlnet-sd15", "controlnet-sdxl", "controlnet-tiny-sd1
 OTHER_CONTROL_MODELS = {
     "lora_controlnet": "Control-LoRA",
     "lllite_": "ControlLLLite",
-    "image_proj": "IP-Adapter",
-    "ip_adapter": "IP-Adapter",
 }
 
 
@@ -44,7 +43,7 @@ class LoadedControlNet:
     family: str  # "sd1" | "sdxl"
     load_seconds: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
-    kind: str = "controlnet"  # "controlnet" | "t2i_adapter"
+    kind: str = "controlnet"  # "controlnet" | "t2i_adapter" | "ip_adapter"
 
     def to(self, device: torch.device, dtype: torch.dtype | None = None, vae_dtype: torch.dtype | None = None) -> None:
         self.model.to(device=device, dtype=dtype)
@@ -98,6 +97,13 @@ def _shapes(record: ModelRecord, allow_unsafe_pickle: bool) -> dict[str, tuple[i
     return {k: tuple(v.shape) for k, v in state.items() if hasattr(v, "shape")}
 
 
+def _top_keys(record: ModelRecord, allow_unsafe_pickle: bool) -> set[str]:
+    """A single file's top-level keys (an IP-Adapter pickle nests its tensors in two dicts)."""
+    if record.format is ModelFormat.SAFETENSORS:
+        return set(tensor_shapes(record.path))
+    return set(load_state_dict(record.path, allow_unsafe=allow_unsafe_pickle))
+
+
 def _diffusers_class(folder: Path) -> str:
     try:
         return str(json.loads((folder / "config.json").read_text(encoding="utf-8")).get("_class_name", ""))
@@ -135,8 +141,15 @@ def load_controlnet(record: ModelRecord, *, allow_unsafe_pickle: bool = False) -
     if record.format is ModelFormat.DIFFUSERS:
         if _diffusers_class(record.path) == "T2IAdapter":
             return _load_t2i_adapter(record, allow_unsafe_pickle)
-    elif is_t2i_adapter(_shapes(record, allow_unsafe_pickle)):
-        return _load_t2i_adapter(record, allow_unsafe_pickle)
+    else:
+        keys = _top_keys(record, allow_unsafe_pickle)
+        if is_ip_adapter(keys):
+            start = time.perf_counter()
+            weights = load_ip_adapter(record.path, allow_unsafe_pickle=allow_unsafe_pickle, name=record.relative)
+            family = "sdxl" if weights.cross_attention_dim == 2048 else "sd1"
+            return LoadedControlNet(record, weights, family, time.perf_counter() - start, kind="ip_adapter")
+        if is_t2i_adapter(keys):
+            return _load_t2i_adapter(record, allow_unsafe_pickle)
     start = time.perf_counter()
     try:
         if record.format is ModelFormat.DIFFUSERS:
