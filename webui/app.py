@@ -15,7 +15,7 @@ from webui.config.settings import Settings, build_parser, settings_from_args
 from webui.core.devices import DevicePolicy, choose_policy
 from webui.extensions.manager import ExtensionsManager
 from webui.jobs.worker import JobRunner
-from webui.models.cache import ModelCache
+from webui.models.cache import CACHE_OPTIONS, ModelCache, configure_cache
 from webui.models.hashing import HashCache
 from webui.models.manager import ModelManager
 from webui.services.extras import ExtrasService
@@ -77,11 +77,8 @@ def build_app(settings: Settings, policy: DevicePolicy | None = None) -> App:
         medvram=settings.medvram,
         lowvram=settings.lowvram,
     )
-    cache = ModelCache(
-        policy,
-        max_on_device=int(options.get("sd_checkpoints_limit")),
-        max_in_ram=int(options.get("sd_checkpoint_cache")),
-    )
+    cache = ModelCache(policy, lowvram=settings.lowvram)
+    configure_cache(cache, {key: options.get(key) for key in CACHE_OPTIONS})
     models = ModelManager(
         paths,
         cache,
@@ -94,7 +91,7 @@ def build_app(settings: Settings, policy: DevicePolicy | None = None) -> App:
         options.set("sd_model_checkpoint", settings.ckpt)
     elif settings.demo_model and not options.get("sd_model_checkpoint"):
         options.set("sd_model_checkpoint", "tiny-sd15.safetensors")
-    options.on_change(lambda key, value: apply_cache_option(cache, key, value))
+    options.on_change(lambda key, _value: apply_cache_option(cache, options, key))
     jobs = JobRunner()
     generation = GenerationService(jobs, models, options, paths.outputs, paths.styles_file)
     app = App(
@@ -114,12 +111,10 @@ def build_app(settings: Settings, policy: DevicePolicy | None = None) -> App:
     return app
 
 
-def apply_cache_option(cache: ModelCache, key: str, value: object) -> None:
+def apply_cache_option(cache: ModelCache, options: OptionsStore, key: str) -> None:
     """Settings that size the model cache take effect at once (the next acquire() applies them)."""
-    if key == "sd_checkpoints_limit":
-        cache.max_on_device = max(1, int(value))  # type: ignore[call-overload]
-    elif key == "sd_checkpoint_cache":
-        cache.max_in_ram = max(0, int(value))  # type: ignore[call-overload]
+    if key in CACHE_OPTIONS:
+        configure_cache(cache, {name: options.get(name) for name in CACHE_OPTIONS})
 
 
 def find_port(host: str, wanted: int | None, default: int) -> int:

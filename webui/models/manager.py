@@ -54,6 +54,12 @@ class LoadedVae:
     def to(self, device: Any, dtype: Any = None, vae_dtype: Any = None) -> None:
         self.vae.to(device=device, dtype=vae_dtype or dtype)
 
+    def parts(self) -> dict[str, Any]:
+        return {"vae": self.vae}
+
+    def nbytes(self) -> int:
+        return sum(p.numel() * p.element_size() for p in self.vae.parameters())
+
 
 @dataclass(frozen=True)
 class CheckpointInfo:
@@ -107,7 +113,7 @@ class ModelManager:
         self._checkpoints: list[ModelRecord] = []
         self._lora_files: dict[tuple[str, int, int], LoraFile] = {}
         self._recognised: dict[tuple[str, int, int], str | None] = {}
-        self.vae_cache = ModelCache(cache.policy, max_on_device=1, max_in_ram=1)
+        self.vae_cache = ModelCache(cache.policy, max_on_device=1, max_in_ram=1, lowvram=cache.lowvram)
         self.refresh()
 
     # VAEs -------------------------------------------------------------------------------------------------
@@ -276,6 +282,11 @@ class ModelManager:
             return self.find_checkpoint(base)
         names = ", ".join(i.title for i in infos[:10])
         raise ModelNotFound(f"Checkpoint '{wanted}' not found. Installed: {names}")
+
+    def use_part(self, loaded: LoadedCheckpoint, part: str) -> Any:
+        """A context manager: with --lowvram only `part` ("text_encoder", "text_encoder_2", "unet", "vae") of an
+        acquired checkpoint is on the device inside it (forward hooks do the same when a part runs)."""
+        return self.cache.use_part(loaded.record.record_id, part)
 
     @contextmanager
     def acquire_checkpoint(self, record: ModelRecord) -> Iterator[LoadedCheckpoint]:
