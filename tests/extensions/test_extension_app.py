@@ -36,9 +36,8 @@ def test_extension_is_discovered_and_loaded(ext_app, extensions_dir: Path) -> No
 def test_tab_assets_and_route_under_api_auth(ext_app, extensions_dir: Path) -> None:
     write_extension(extensions_dir)
     app = ext_app(api=True, api_auth="user:secret")
-    assert {"tab_demo_ext_tab", "demo_ext_greeting", "tab_extensions", "extensions_installed_top"} <= elem_ids(
-        build_ui(app)
-    )
+    wanted = {"tab_demo_ext_tab", "demo_ext_greeting", "tab_extensions", "extensions_installed_top"}
+    assert wanted | {"setting_demo_ext_option"} <= elem_ids(build_ui(app))  # its tab, and its setting in Settings
     head, css = app.extensions.page_head(), app.extensions.page_css()
     assert "document.body.dataset.demoExt" in head and "window.gradioApp" in head
     assert "rgb(1, 2, 3)" in css
@@ -47,6 +46,7 @@ def test_tab_assets_and_route_under_api_auth(ext_app, extensions_dir: Path) -> N
     answer = client.get("/demo-ext/ping", headers=AUTH)
     assert answer.status_code == 200
     assert answer.json() == {"pong": True, "option": 7, "data_dir": str(app.settings.data_dir)}
+    assert client.get("/sdapi/v1/options", headers=AUTH).json()["demo_ext_option"] == 7
     page = client.get("/")
     assert page.status_code == 200  # the UI is still served at / next to the extension's route
 
