@@ -188,6 +188,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if settings.share:
         log.warning("--share is not supported yet; serving locally only. Use --listen for your local network.")
+    launch_args = getattr(sys.modules.get("launch"), "args", None)
+    if not getattr(launch_args, "skip_install", False):  # A1111's launcher runs extensions' install.py each start
+        from webui.extensions.manager import run_enabled_install_scripts
+
+        run_enabled_install_scripts(settings)
     app = build_app(settings)
     offer_default_model(app)
     notice = app.model_service.missing_notice()

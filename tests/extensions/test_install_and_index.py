@@ -138,3 +138,19 @@ def test_folder_names() -> None:
     for bad in ("", "..", "../x", "/abs", "a/b", "-flag"):
         with pytest.raises(UserError):
             check_dirname(bad)
+
+
+def test_start_runs_install_py_of_enabled_extensions_only(tmp_path: Path) -> None:
+    from webui.config.options import OptionsStore
+    from webui.config.settings import Settings
+    from webui.extensions.manager import run_enabled_install_scripts
+
+    extensions = tmp_path / "data" / "extensions"
+    write_extension(extensions, "on-ext")
+    write_extension(extensions, "off-ext")
+    (extensions / "bad-ext").mkdir()
+    (extensions / "bad-ext" / "install.py").write_text("raise SystemExit('cannot install')\n")
+    OptionsStore(tmp_path / "data" / "config.json").set("disabled_extensions", ["off-ext"])
+    assert run_enabled_install_scripts(Settings(data_dir=tmp_path / "data")) == ["bad-ext"]
+    assert (extensions / "on-ext" / "installed.marker").exists()
+    assert not (extensions / "off-ext" / "installed.marker").exists()

@@ -211,3 +211,18 @@ def _script_tag(path: Path) -> str:
     source = path.read_text(encoding="utf-8", errors="replace").replace("</script", "<\\/script")
     kind = ' type="module"' if path.suffix == ".mjs" else ""
     return f'<script{kind} data-file="{html.escape(path.name)}">\n{source}\n</script>'
+
+
+def run_enabled_install_scripts(settings: Settings, project_root: Path = PROJECT_ROOT) -> list[str]:
+    """What A1111's launcher does at every start: run `install.py` of each enabled extension (before any script
+    is imported). Reads config.json directly, as the launcher does. Returns the names whose install.py failed."""
+    from webui.config.paths import Paths
+
+    manager = ExtensionsManager(settings, OptionsStore(Paths(settings.data_dir).config_file), project_root)
+    failed = []
+    for ext in manager.list():
+        if ext.enabled and (ext.path / "install.py").is_file():
+            result = run_install_script(ext.path, project_root)
+            if not result.ok:
+                failed.append(ext.name)
+    return failed
