@@ -17,6 +17,7 @@ class Progress:
     fraction: float  # of the whole job, 0..1
     eta_seconds: float | None
     preview: Any = None  # PIL image of the current latent, when previews are on
+    textinfo: str | None = None  # what the job is doing besides sampling, e.g. "Loading checkpoint …"
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -288,22 +289,46 @@ class ModelManager:
         acquired checkpoint is on the device inside it (forward hooks do the same when a part runs)."""
         return self.cache.use_part(loaded.record.record_id, part)
 
+    def _load_dtype(self) -> Any:
+        """Load straight into the device's dtype, unless the VAE keeps another one (--no-half-vae): then fp32, so
+        that no part is converted twice."""
+        import torch
+
+        policy = self.cache.policy
+        return policy.dtype if policy.dtype == policy.vae_dtype else torch.float32
+
     @contextmanager
-    def acquire_checkpoint(self, record: ModelRecord) -> Iterator[LoadedCheckpoint]:
-        """The checkpoint on the device, locked against eviction while the block runs."""
+    def acquire_checkpoint(
+        self, record: ModelRecord, on_progress: Callable[[str], None] | None = None
+    ) -> Iterator[LoadedCheckpoint]:
+        """The checkpoint on the device, locked against eviction while the block runs. `on_progress` receives
+        "Loading checkpoint …" texts when it has to be loaded from disk (not when it is cached)."""
         if not record.path.exists():
             self.refresh()
             raise ModelNotFound(f"Checkpoint file is gone: {record.relative}")
 
         def load() -> LoadedCheckpoint:
-            loaded = load_checkpoint(record, allow_unsafe_pickle=self.allow_unsafe_pickle)
+            loaded = load_checkpoint(
+                record, allow_unsafe_pickle=self.allow_unsafe_pickle, dtype=self._load_dtype(), on_progress=on_progress
+            )
+            if on_progress is not None and self.hashing and self.hashes.cached(record.path) is None:
+                on_progress(f"Calculating sha256 for {record.relative}…")
             loaded.extra["sha256"] = self.sha256(record)
             if self.xformers:
                 enable_xformers(loaded)
             return loaded
 
+        started = time.perf_counter()
         try:
             with self.cache.acquire(record.record_id, load) as loaded:
+                if loaded.load_seconds and not loaded.extra.get("reported"):
+                    loaded.extra["reported"] = True
+                    log.info(
+                        "Model %s ready in %.2f s (load %.2f s)",
+                        record.relative,
+                        time.perf_counter() - started,
+                        loaded.load_seconds,
+                    )
                 yield loaded
         except CorruptModel:
             self.cache.drop(record.record_id)

@@ -32,6 +32,7 @@ from webui.prompting.extra_networks import lora_refs, parse_extra_networks
 from webui.prompting.parser import SubPrompt, split_and, strip_comments
 from webui.prompting.schedule import prompt_schedule
 from webui.prompting.styles import apply_styles, load_styles, select_styles
+from webui.services.models import loading_progress
 from webui.services.scripts.context import GridOptions, ScriptContext, add_batch_grid
 from webui.services.scripts.registry import AxisLists, ScriptRegistry
 
@@ -272,7 +273,8 @@ class GenerationService:
     def _run(self, plan: GenerationPlan, job: JobHandle) -> GenerationResult:
         """On the worker: load the checkpoint, patch LoRAs, build the prompt encoder, run the job."""
         with ExitStack() as stack:
-            model = stack.enter_context(self._models.acquire_checkpoint(plan.checkpoint))
+            loading = loading_progress(job.emit, len(plan.seeds), plan.request.steps)
+            model = stack.enter_context(self._models.acquire_checkpoint(plan.checkpoint, loading))
             vae = (
                 stack.enter_context(self._models.acquire_vae(plan.vae, model.identity.config_dir))
                 if plan.vae

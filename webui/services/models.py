@@ -5,12 +5,14 @@ from __future__ import annotations
 import gc
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from webui.config.options import OptionsStore
 from webui.core.errors import CorruptModel, ModelNotFound, UserError
+from webui.core.events import Progress
 from webui.jobs.worker import JobRunner
 from webui.models.embeddings import ModelEmbeddings
 from webui.models.identify import CheckpointIdentity, identify_checkpoint, identify_diffusers_folder
@@ -61,6 +63,16 @@ def text_encoder_widths_from_config(identity: CheckpointIdentity) -> list[int] |
     return widths
 
 
+def loading_progress(emit: Callable[[Progress], None], job_count: int = 1, steps: int = 0) -> Callable[[str], None]:
+    """A model loader's texts ("Loading checkpoint …") as Progress events of a job at step 0, so the UI's progress
+    line and /sdapi/v1/progress `textinfo` show them."""
+
+    def report(text: str) -> None:
+        emit(Progress(0, max(1, job_count), 0, steps, 0.0, None, textinfo=text))
+
+    return report
+
+
 @dataclass(frozen=True)
 class MissingModelNotice:
     """What the UI banner and the log say when no checkpoint is installed."""
@@ -108,8 +120,8 @@ class ModelService:
         record = self._models.find_checkpoint(title)
         if load:
 
-            def work(_job: object) -> None:
-                with self._models.acquire_checkpoint(record):
+            def work(job: Any) -> None:
+                with self._models.acquire_checkpoint(record, loading_progress(job.emit)):
                     pass
 
             self._jobs.submit(work, name="load-checkpoint").result()

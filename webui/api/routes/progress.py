@@ -50,7 +50,8 @@ def get_progress(app: AppDep, skip_current_image: bool = False) -> ProgressRespo
     image = None
     if not skip_current_image and job.last_preview is not None:
         image = encode_png_base64(job.last_preview, None)
-    return ProgressResponse(progress=fraction, eta_relative=eta, state=state, current_image=image, textinfo=None)
+    textinfo = step.textinfo if step is not None else None
+    return ProgressResponse(progress=fraction, eta_relative=eta, state=state, current_image=image, textinfo=textinfo)
 
 
 def interrupt(app: AppDep) -> dict[str, Any]:
