@@ -39,8 +39,10 @@ MIN_PYTHON = (3, 10)
 # Environment defaults set before the app is imported: no hub, no analytics (see design §2).
 OFFLINE_ENV_DEFAULTS: dict[str, str] = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
 PRIVACY_ENV_DEFAULTS: dict[str, str] = {"GRADIO_ANALYTICS_ENABLED": "False", "DO_NOT_TRACK": "1"}
-DOWNLOAD_FLAGS = frozenset({"--download-default-model"})
+DOWNLOAD_FLAGS = frozenset({"--download-default-model", "--download-weights"})
 """Server flags that ask for a download; with them the hub is not switched off."""
+WEIGHT_FLAGS = frozenset({"--verify-weights", "--download-weights"})
+"""Flags that run the ControlNet weight manifest check (webui.models.weights_manifest) instead of the server."""
 
 
 class GitCommand(str):
@@ -509,6 +511,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("Exiting because of --exit argument.", flush=True)
         return 0
 
+    if WEIGHT_FLAGS.intersection(server_argv):
+        from webui.models.weights_manifest import main as weights_main
+
+        return weights_main(server_argv)
     from webui.app import main as app_main
 
     return app_main(server_argv)

@@ -28,6 +28,7 @@ from webui.jobs.worker import JobRunner
 from webui.models.controlnets import ControlNetModels, annotator_folders, controlnet_folders
 from webui.models.manager import ModelManager
 from webui.models.patches import LoraPatcher
+from webui.models.weights_manifest import WeightStatus, download_missing, verify_weights
 from webui.prompting.extra_networks import lora_refs, parse_extra_networks
 from webui.prompting.parser import SubPrompt, split_and, strip_comments
 from webui.prompting.schedule import prompt_schedule
@@ -324,6 +325,13 @@ class GenerationService:
             ]  # fmt: skip
 
         return self._jobs.submit(work, name="controlnet-detect").result()
+
+    def control_weights(self, *, download: bool = False) -> tuple[list[WeightStatus], list[str]]:
+        """The weight manifest's files as present / missing / wrong size / wrong hash, after downloading the
+        missing ones when asked (then also one message per file that could not be fetched)."""
+        if download:
+            return download_missing(self.annotators.folders)
+        return verify_weights(self.annotators.folders), []
 
     def run_sync(self, request: Txt2ImgRequest, timeout: float | None = None) -> GenerationResult:
         return self.submit(request).result(timeout)

@@ -17,6 +17,7 @@ from webui.core.errors import UserError
 from webui.generation.controlnet import CONTROL_MODES, RESIZE_MODES, ControlUnit, pixel_perfect_resolution
 from webui.generation.preprocessors import PREPROCESSORS, Annotators, Preprocessor, Slider, find_preprocessor
 from webui.ui.binding import CONTROLNET_UNIT_KEYS, controlnet_key, flatten, to_image
+from webui.ui.components.control_weights import WeightsPanel, bind_weights_panel, render_weights_panel
 
 if TYPE_CHECKING:
     from webui.app import App
@@ -82,6 +83,7 @@ class UnitWidgets:
 class ControlNetWidgets:
     accordion: gr.Accordion
     units: list[UnitWidgets]
+    weights: WeightsPanel | None = None
 
     def request_inputs(self) -> dict[str, gr.components.Component]:
         inputs: dict[str, gr.components.Component] = {}
@@ -121,7 +123,8 @@ def render_controlnet(tab: str, *, img2img: bool = False, units: int = UNIT_COUN
     with gr.Accordion("ControlNet", open=False, elem_id=f"{tab}_controlnet", elem_classes=["controlnet"]) as acc:
         with gr.Tabs(elem_id=f"{tab}_controlnet_tabs"):
             widgets = [_render_unit(tab, i, img2img) for i in range(units)]
-    return ControlNetWidgets(acc, widgets)
+        weights = render_weights_panel(tab)
+    return ControlNetWidgets(acc, widgets, weights)
 
 
 def _render_unit(tab: str, index: int, img2img: bool) -> UnitWidgets:
@@ -262,6 +265,8 @@ def bind_controlnet(
         u.module.choices = preprocessor_choices(annotators)
         u.model.choices = [(t, t) for t in model_choices(titles)]
         _bind_unit(u, app, width, height, init_image)
+    if w.weights is not None:
+        bind_weights_panel(w.weights, app)
 
 
 def _bind_unit(
