@@ -110,3 +110,23 @@ def test_ip_adapter_pairing_and_missing_encoder_are_clear_errors(ip_app) -> None
 
     with pytest.raises(InvalidRequest, match=r"needs file clip_g\.pth"):
         run(ip_app, unit(module="ip-adapter_clip_sdxl", model="ip-adapter_tiny"))
+
+
+# -- A1111's extension folders ---------------------------------------------------------------------------------------
+def test_models_and_annotators_in_the_a1111_extension_folders_are_used(app_factory, tiny_models) -> None:
+    import shutil
+
+    app = app_factory()
+    extension = app.settings.data_dir / "extensions" / "sd-webui-controlnet"
+    shutil.copytree(tiny_models.controlnet_dir, extension / "models" / "ext-controlnet")
+    titles = app.generation.controlnets.titles()
+    assert any(t.startswith("ext-controlnet [") for t in titles)
+    assert np.abs(run(app, unit(model="ext-controlnet")) - run(app)).mean() > 1
+    encoder_dir = extension / "annotator" / "downloads" / "clip_vision"
+    encoder_dir.mkdir(parents=True)
+    from webui.models.tiny_control import tiny_clip_vision
+
+    torch.save(tiny_clip_vision(seed=1).state_dict(), encoder_dir / "clip_h.pth")
+    statuses, _ = app.generation.control_weights()
+    clip_h = next(s for s in statuses if s.file.file == "clip_h.pth")
+    assert clip_h.status == "present" and clip_h.path == encoder_dir / "clip_h.pth"
