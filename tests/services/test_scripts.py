@@ -90,7 +90,9 @@ def test_prompts_from_file_reads_options_per_line(tiny_app) -> None:
     first, second = (parse_infotext(t) for t in result.infotexts)
     assert len(result.images) == 2
     assert result.infotexts[0].startswith("a red ball a cat") and int(first["Steps"]) == 2
-    assert result.infotexts[1].startswith("a blue box a cat") and int(second["Steps"]) == 3 and int(second["Seed"]) == 5
+    assert (
+        result.infotexts[1].startswith("a blue box a cat") and int(second["Steps"]) == 3 and int(second["Seed"]) == 5
+    )
 
 
 def test_prompts_from_file_rejects_an_unknown_option(tiny_app) -> None:

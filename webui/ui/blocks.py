@@ -31,9 +31,13 @@ def build_ui(app: App) -> gr.Blocks:
         quick = render_quicksettings(app.model_service)
         with gr.Tabs(elem_id="tabs") as tabs:
             with gr.Tab("txt2img", id="txt2img", elem_id="tab_txt2img"):
-                txt2img = render_txt2img(controlnet_units=int(app.options.get("control_net_unit_count")))
+                txt2img = render_txt2img(
+                    controlnet_units=int(app.options.get("control_net_unit_count")), scripts=app.generation.scripts
+                )
             with gr.Tab("img2img", id="img2img", elem_id="tab_img2img"):
-                img2img = render_img2img(controlnet_units=int(app.options.get("control_net_unit_count")))
+                img2img = render_img2img(
+                    controlnet_units=int(app.options.get("control_net_unit_count")), scripts=app.generation.scripts
+                )
             with gr.Tab("Extras", id="extras", elem_id="tab_extras"):
                 extras = render_extras()
             with gr.Tab("PNG Info", id="pnginfo", elem_id="tab_pnginfo"):

@@ -134,9 +134,7 @@ class _SubJob:
         fraction = (ctx.done + progress.fraction) / total
         elapsed = time.perf_counter() - ctx.started
         eta = elapsed / fraction * (1 - fraction) if fraction > 0 else None
-        ctx.job.emit(
-            Progress(ctx.done, total, progress.step, progress.steps, min(1.0, fraction), eta, progress.preview)
-        )
+        ctx.job.emit(replace(progress, job_no=ctx.done, job_count=total, fraction=min(1.0, fraction), eta_seconds=eta))
 
 
 class ScriptContext:

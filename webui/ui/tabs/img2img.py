@@ -11,6 +11,7 @@ import gradio as gr
 
 from webui.generation.request import RESIZE_MODES, Img2ImgRequest
 from webui.generation.samplers.registry import SAMPLERS, SCHEDULE_TYPES
+from webui.services.scripts.registry import ScriptRegistry
 from webui.ui.binding import INPAINT_MODES, img2img_request, sent_image, size_for_image, to_image
 from webui.ui.components.controlnet_unit import UNIT_COUNT, ControlNetWidgets, bind_controlnet, render_controlnet
 from webui.ui.components.gallery import ResultPanel, bind_generation, render_result_panel
@@ -25,6 +26,7 @@ from webui.ui.components.paste import bind_paste
 from webui.ui.components.prompt_row import PromptRow, bind_prompt_tools, render_prompt_row
 from webui.ui.components.request_inputs import common_request_inputs
 from webui.ui.components.sampler_row import SamplerRow, render_sampler_row
+from webui.ui.components.scripts import ScriptsWidgets, bind_scripts, render_scripts, with_script
 from webui.ui.components.seed_row import SeedRow, bind_seed_row, render_seed_row
 from webui.ui.components.size_row import SizeRow, bind_size_row, render_size_row
 
@@ -63,6 +65,7 @@ class Img2ImgWidgets:
     seed: SeedRow
     results: ResultPanel
     controlnet: ControlNetWidgets
+    scripts: ScriptsWidgets | None = None  # the "Script" dropdown and its scripts' controls
 
     def request_inputs(self, checkpoint: gr.Dropdown) -> dict[str, gr.components.Component]:
         """The components whose values make a request, by binding.TXT2IMG_FIELDS / IMG2IMG_FIELDS key."""
@@ -78,10 +81,13 @@ class Img2ImgWidgets:
             "denoising_strength": self.denoising_strength,
             **self.inpaint.request_inputs(),
             **self.controlnet.request_inputs(),
+            **(self.scripts.request_inputs() if self.scripts is not None else {}),
         }
 
 
-def render_img2img(defaults: Img2ImgRequest | None = None, controlnet_units: int = UNIT_COUNT) -> Img2ImgWidgets:
+def render_img2img(
+    defaults: Img2ImgRequest | None = None, controlnet_units: int = UNIT_COUNT, scripts: ScriptRegistry | None = None
+) -> Img2ImgWidgets:
     """Create the tab's components (call inside a gr.Tab); defaults are A1111's, taken from the request type."""
     d = defaults or Img2ImgRequest()
     prompts = render_prompt_row(TAB)
@@ -146,6 +152,7 @@ def render_img2img(defaults: Img2ImgRequest | None = None, controlnet_units: int
             )
             seed = render_seed_row(TAB, seed=d.seed)
             controlnet = render_controlnet(TAB, img2img=True, units=controlnet_units)
+            script_widgets = render_scripts(TAB, scripts or ScriptRegistry.with_builtins())
         with gr.Column(scale=6, elem_id=f"{TAB}_results_column"):
             results = render_result_panel(TAB)
     mode = gr.State("img2img")
@@ -168,6 +175,7 @@ def render_img2img(defaults: Img2ImgRequest | None = None, controlnet_units: int
         seed,
         results,
         controlnet,
+        scripts=script_widgets,
     )
 
 
@@ -191,7 +199,8 @@ def _picture_size(value: Any) -> tuple[int, int] | None:
 
 def bind_img2img(w: Img2ImgWidgets, app: App, checkpoint: gr.Dropdown) -> None:
     """Wire the tab to the generation service; uploads set "Resize to" to the picture's size."""
-    bind_generation(w.results, w.prompts, w.seed, app, w.request_inputs(checkpoint), img2img_request)
+    build = with_script(img2img_request, app.generation.scripts, TAB)
+    bind_generation(w.results, w.prompts, w.seed, app, w.request_inputs(checkpoint), build)
     bind_paste(w.prompts.paste, w.request_inputs(checkpoint), w.results.generation)
     for mode, tab in w.mode_tabs.items():
         tab.select(
@@ -219,6 +228,8 @@ def bind_img2img(w: Img2ImgWidgets, app: App, checkpoint: gr.Dropdown) -> None:
     bind_seed_row(w.seed, w.results.generation)
     bind_prompt_tools(w.prompts, app.prompts)
     bind_controlnet(w.controlnet, app, w.size.width, w.size.height, w.init_image)
+    if w.scripts is not None:
+        bind_scripts(w.scripts)
 
 
 def bind_send_to(source: ResultPanel, prompts: PromptRow, target: Img2ImgWidgets, tabs: gr.Tabs) -> None:

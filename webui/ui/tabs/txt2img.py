@@ -9,6 +9,7 @@ import gradio as gr
 
 from webui.generation.request import Txt2ImgRequest
 from webui.generation.samplers.registry import SAMPLERS, SCHEDULE_TYPES
+from webui.services.scripts.registry import ScriptRegistry
 from webui.ui.binding import txt2img_request
 from webui.ui.components.controlnet_unit import UNIT_COUNT, ControlNetWidgets, bind_controlnet, render_controlnet
 from webui.ui.components.gallery import ResultPanel, bind_generation, render_result_panel
@@ -17,6 +18,7 @@ from webui.ui.components.paste import bind_paste
 from webui.ui.components.prompt_row import PromptRow, bind_prompt_tools, render_prompt_row
 from webui.ui.components.request_inputs import common_request_inputs
 from webui.ui.components.sampler_row import SamplerRow, render_sampler_row
+from webui.ui.components.scripts import ScriptsWidgets, bind_scripts, render_scripts, with_script
 from webui.ui.components.seed_row import SeedRow, bind_seed_row, render_seed_row
 from webui.ui.components.size_row import SizeRow, bind_size_row, render_size_row
 
@@ -36,6 +38,7 @@ class Txt2ImgWidgets:
     hires: HiresWidgets
     results: ResultPanel
     controlnet: ControlNetWidgets
+    scripts: ScriptsWidgets | None = None  # the "Script" dropdown and its scripts' controls
 
     def request_inputs(self, checkpoint: gr.Dropdown) -> dict[str, gr.components.Component]:
         """The components whose values make a request, by binding.TXT2IMG_FIELDS key."""
@@ -43,10 +46,13 @@ class Txt2ImgWidgets:
             **common_request_inputs(self.prompts, self.sampling, self.size, self.cfg_scale, self.seed, checkpoint),
             **self.hires.request_inputs(),
             **self.controlnet.request_inputs(),
+            **(self.scripts.request_inputs() if self.scripts is not None else {}),
         }
 
 
-def render_txt2img(defaults: Txt2ImgRequest | None = None, controlnet_units: int = UNIT_COUNT) -> Txt2ImgWidgets:
+def render_txt2img(
+    defaults: Txt2ImgRequest | None = None, controlnet_units: int = UNIT_COUNT, scripts: ScriptRegistry | None = None
+) -> Txt2ImgWidgets:
     """Create the tab's components (call inside a gr.Tab); defaults are A1111's, taken from the request type."""
     d = defaults or Txt2ImgRequest()
     prompts = render_prompt_row(TAB)
@@ -67,17 +73,23 @@ def render_txt2img(defaults: Txt2ImgRequest | None = None, controlnet_units: int
             seed = render_seed_row(TAB, seed=d.seed)
             hires = render_hires(TAB, d.hires)
             controlnet = render_controlnet(TAB, units=controlnet_units)
+            script_widgets = render_scripts(TAB, scripts or ScriptRegistry.with_builtins())
         with gr.Column(scale=6, elem_id=f"{TAB}_results_column"):
             results = render_result_panel(TAB)
-    return Txt2ImgWidgets(prompts, sampling, size, cfg_scale, seed, hires, results, controlnet)
+    return Txt2ImgWidgets(
+        prompts, sampling, size, cfg_scale, seed, hires, results, controlnet, scripts=script_widgets
+    )
 
 
 def bind_txt2img(w: Txt2ImgWidgets, app: App, checkpoint: gr.Dropdown) -> None:
     """Wire the tab to the generation service. Handlers keep no state outside their session's gr.State."""
-    bind_generation(w.results, w.prompts, w.seed, app, w.request_inputs(checkpoint), txt2img_request)
+    build = with_script(txt2img_request, app.generation.scripts, TAB)
+    bind_generation(w.results, w.prompts, w.seed, app, w.request_inputs(checkpoint), build)
     bind_paste(w.prompts.paste, w.request_inputs(checkpoint), w.results.generation)
     bind_size_row(w.size)
     bind_seed_row(w.seed, w.results.generation)
     bind_prompt_tools(w.prompts, app.prompts)
     bind_hires(w.hires, w.size.width, w.size.height)
     bind_controlnet(w.controlnet, app, w.size.width, w.size.height)
+    if w.scripts is not None:
+        bind_scripts(w.scripts)

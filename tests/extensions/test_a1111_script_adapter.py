@@ -1,0 +1,97 @@
+"""An A1111-style `Script` subclass (as an extension writes it) becomes a registry entry and runs through
+processing.process_images on the tiny models."""
+
+from __future__ import annotations
+
+import types
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from webui.core.types import Size
+from webui.extensions.a1111.script_adapter import scripts_from_modules
+from webui.extensions.loader import ensure_shim_importable
+from webui.generation.request import ScriptCall, Txt2ImgRequest
+from webui.images.infotext import parse_infotext
+
+BASE = Txt2ImgRequest(prompt="a cat", seed=9, steps=2, size=Size(64, 64), sampler="Euler", save_images=False)
+
+
+def extension_module() -> types.ModuleType:
+    """What an extension's scripts/suffixes.py defines: a selectable script and an always-visible one."""
+    ensure_shim_importable()
+    import gradio as gr
+    from modules import processing, scripts
+
+    class Suffixes(scripts.Script):
+        def title(self) -> str:
+            return "Prompt suffixes"
+
+        def ui(self, is_img2img: bool) -> list[Any]:
+            suffix = gr.Textbox(label="Suffix", value=", red", elem_id=self.elem_id("suffix"))
+            times = gr.Slider(label="Times", minimum=1, maximum=4, step=1, value=2)
+            style = gr.Radio(["plain", "bold"], label="Style", value="plain", type="index")
+            return [suffix, times, style]
+
+        def run(self, p: Any, suffix: str, times: int, style: int) -> Any:
+            processing.fix_seed(p)
+            base, images, infotexts = p.prompt, [], []
+            for i in range(int(times)):
+                p.prompt = base + suffix * (i + 1)
+                p.extra_generation_params["Suffix style"] = style
+                processed = processing.process_images(p)
+                images += processed.images
+                infotexts += processed.infotexts
+            return processing.Processed(p, images, p.seed, infotexts[0], infotexts=infotexts)
+
+    class Watermark(scripts.Script):  # always visible: not a dropdown entry
+        def title(self) -> str:
+            return "Watermark"
+
+        def show(self, is_img2img: bool) -> Any:
+            return scripts.AlwaysVisible
+
+        def process(self, p: Any, *args: Any) -> None: ...
+
+    module = types.ModuleType("suffixes.py")
+    module.Suffixes = Suffixes  # type: ignore[attr-defined]
+    module.Watermark = Watermark  # type: ignore[attr-defined]
+    module.Script = scripts.Script  # re-exported base classes are not scripts
+    return module
+
+
+def test_selectable_script_is_adapted_with_its_controls() -> None:
+    (adapted,) = scripts_from_modules([extension_module()])
+    assert adapted.title == "Prompt suffixes" and adapted.modes == ("txt2img", "img2img")
+    labels = [(a.label, a.kind, a.default) for a in adapted.arguments("txt2img")]
+    assert labels == [("Suffix", "textbox", ", red"), ("Times", "slider", 2), ("Style", "radio", 0)]
+    assert adapted.bind_args("txt2img", [", big", 3, "bold"]) == {"arg0": ", big", "arg1": 3, "arg2": 1}
+
+
+def test_adapted_script_runs_through_process_images(app_factory) -> None:
+    app = app_factory()
+    app.generation.scripts.add(scripts_from_modules([extension_module()]))
+    assert "Prompt suffixes" in app.generation.scripts.titles("img2img")
+    result = app.generation.run_sync(replace(BASE, script=ScriptCall("prompt suffixes", (", big", 3))))
+    prompts = [text.splitlines()[0] for text in result.infotexts]
+    assert prompts == ["a cat, big", "a cat, big, big", "a cat, big, big, big"]
+    assert len(result.images) == 3 and result.images[0].size == (64, 64)
+    assert parse_infotext(result.infotexts[2])["Suffix style"] == "0"  # the radio's default, by index
+    assert {parse_infotext(t)["Seed"] for t in result.infotexts} == {"9"}
+
+
+def test_a_script_that_fails_to_load_is_skipped(caplog: pytest.LogCaptureFixture) -> None:
+    ensure_shim_importable()
+    from modules import scripts
+
+    class Broken(scripts.Script):
+        def title(self) -> str:
+            raise RuntimeError("no title")
+
+        def run(self, p: Any, *args: Any) -> Any: ...
+
+    module = types.ModuleType("broken.py")
+    module.Broken = Broken  # type: ignore[attr-defined]
+    assert scripts_from_modules([module]) == []
+    assert "Error loading script Broken" in caplog.text

@@ -1,0 +1,146 @@
+"""A1111's "Script" dropdown at the bottom of the txt2img / img2img settings column, and each script's controls
+(shown only while it is chosen). render_scripts() builds widgets; script_call() turns their values into a
+ScriptCall (no gradio needed for that part)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import gradio as gr
+
+from webui.generation.request import ScriptCall, Txt2ImgRequest
+from webui.services.scripts.base import GenerationScript, ScriptArg
+from webui.services.scripts.registry import ScriptRegistry
+from webui.services.scripts.xyz_plot import XyzPlot
+
+NONE = "None"
+SCRIPT_KEY = "script_name"
+
+
+def arg_key(title: str, index: int) -> str:
+    """The request-inputs key of a script's index-th control."""
+    return f"script:{title}:{index}"
+
+
+def script_elem_id(tab: str, script: GenerationScript, item: str) -> str:
+    """A1111's Script.elem_id: script_<tab>_<title>_<item>, the tab only for scripts on both tabs."""
+    title = re.sub(r"[^a-z_0-9]", "", re.sub(r"\s", "_", script.title.lower()))
+    both = len(script.modes) > 1
+    return f"script_{tab}_{title}_{item}" if both else f"script_{title}_{item}"
+
+
+@dataclass
+class ScriptsWidgets:
+    tab: str
+    dropdown: gr.Dropdown
+    scripts: list[GenerationScript]
+    groups: list[gr.Group]
+    controls: dict[str, list[gr.components.Component | None]] = field(default_factory=dict)  # by title
+
+    def request_inputs(self) -> dict[str, gr.components.Component]:
+        inputs: dict[str, gr.components.Component] = {SCRIPT_KEY: self.dropdown}
+        for title, controls in self.controls.items():
+            inputs |= {arg_key(title, i): c for i, c in enumerate(controls) if c is not None}
+        return inputs
+
+
+def _render_arg(spec: ScriptArg, elem_id: str) -> gr.components.Component | None:
+    label, value = spec.label, spec.default
+    if spec.by_index and spec.choices is not None and isinstance(value, int):
+        value = spec.choices[value]
+    common: dict[str, Any] = {"label": label, "elem_id": elem_id, "visible": spec.visible}
+    if spec.kind == "checkbox":
+        return gr.Checkbox(value=value, **common)
+    if spec.kind == "slider":
+        return gr.Slider(spec.minimum or 0, spec.maximum or 100, value=value, step=spec.step, **common)
+    if spec.kind == "number":
+        return gr.Number(value=value, **common)
+    if spec.kind == "textbox":
+        return gr.Textbox(value=value, lines=spec.lines, **common)
+    if spec.kind in ("dropdown", "multiselect"):
+        choices = list(spec.choices or [])
+        return gr.Dropdown(choices, value=value, multiselect=spec.kind == "multiselect", interactive=True, **common)
+    if spec.kind == "radio":
+        return gr.Radio(list(spec.choices or []), value=value, **common)
+    if spec.kind == "checkboxgroup":
+        return gr.CheckboxGroup(list(spec.choices or []), value=value, **common)
+    if spec.kind == "html":
+        gr.HTML("<p style='margin-bottom:0.75em'>Will upscale the image by the selected scale factor; use width and "
+                "height sliders to set tile size</p>")  # fmt: skip
+        return None
+    return gr.Textbox(value=value, **common)
+
+
+def render_scripts(tab: str, registry: ScriptRegistry) -> ScriptsWidgets:
+    """The dropdown (elem_id script_list, "None" then the titles) and one hidden group of controls per script."""
+    scripts = registry.for_mode(tab)
+    dropdown = gr.Dropdown(
+        [NONE, *(s.title for s in scripts)], value=NONE, label="Script", elem_id="script_list", interactive=True
+    )
+    widgets = ScriptsWidgets(tab, dropdown, scripts, [])
+    for script in scripts:
+        custom = getattr(script, "custom_ui", None)  # an extension's Script draws its own ui()
+        with gr.Group(visible=False) as group:
+            controls = custom(tab) if custom is not None else [
+                _render_arg(spec, script_elem_id(tab, script, spec.elem_id or spec.key))
+                for spec in script.arguments(tab)
+            ]  # fmt: skip
+        widgets.groups.append(group)
+        widgets.controls[script.title] = controls
+    return widgets
+
+
+def bind_scripts(w: ScriptsWidgets) -> None:
+    """Show the chosen script's controls; X/Y/Z plot's value boxes follow the axis type."""
+
+    def choose(title: str) -> list[Any]:
+        return [gr.update(visible=script.title == title) for script in w.scripts]
+
+    w.dropdown.change(choose, inputs=[w.dropdown], outputs=w.groups, show_progress="hidden")
+    for script in w.scripts:
+        if isinstance(script, XyzPlot):
+            _bind_xyz(script, w.tab, w.controls[script.title])
+
+
+def _bind_xyz(script: XyzPlot, tab: str, controls: list[Any]) -> None:
+    """Like A1111: an axis with choices (Sampler, Checkpoint name, ...) shows a multi-select of them, unless
+    "Use text inputs instead of dropdowns" is ticked; other axes show the text box."""
+    axes = {axis.label: axis for axis in script.axes(tab)}
+    csv_mode = controls[-1]
+
+    def select(label: str, csv: bool) -> tuple[Any, Any]:
+        axis = axes.get(label)
+        choices = axis.choices() if axis is not None and axis.choices is not None else None
+        dropdown = choices is not None and not csv
+        return gr.update(visible=not dropdown), gr.update(choices=choices or [], visible=dropdown, value=[])
+
+    for start in (0, 3, 6):
+        kind, text, values = controls[start : start + 3]
+        kind.change(select, inputs=[kind, csv_mode], outputs=[text, values], show_progress="hidden")
+        csv_mode.change(select, inputs=[kind, csv_mode], outputs=[text, values], show_progress="hidden")
+
+
+def script_call(values: Mapping[str, Any], registry: ScriptRegistry, mode: str) -> ScriptCall | None:
+    """The chosen script and its controls' values in A1111's positional order; None for "None"."""
+    title = values.get(SCRIPT_KEY)
+    if not title or title == NONE:
+        return None
+    script = registry.find(str(title), mode)
+    count = len(script.arguments(mode))
+    return ScriptCall(script.title, tuple(values.get(arg_key(script.title, i)) for i in range(count)))
+
+
+def with_script(
+    build: Callable[[Mapping[str, Any]], Txt2ImgRequest], registry: ScriptRegistry, mode: str
+) -> Callable[[Mapping[str, Any]], Txt2ImgRequest]:
+    """A request builder that also reads the Script dropdown."""
+
+    def build_with_script(values: Mapping[str, Any]) -> Txt2ImgRequest:
+        request = build(values)
+        call = script_call(values, registry, mode)
+        return replace(request, script=call) if call is not None else request
+
+    return build_with_script
