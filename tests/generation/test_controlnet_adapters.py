@@ -77,7 +77,7 @@ def ip_app(app_factory):
     torch.save(encoder.state_dict(), app.paths.controlnet / "annotators" / "clip_vision" / "clip_h.pth")
     unet = UNet2DConditionModel.from_config(UNet2DConditionModel.load_config(CONFIGS_DIR / "tiny-sd15" / "unet"))
     weights = tiny_ip_adapter(unet, encoder.config.projection_dim, seed=9)
-    torch.save(weights, app.paths.controlnet / "ip-adapter_tiny.pth")
+    torch.save(weights, app.paths.controlnet / "ip-adapter_tiny.bin")  # h94's file type
     flat = {f"{part}.{k}": v.contiguous() for part, d in weights.items() for k, v in d.items()}
     save_file(flat, str(app.paths.controlnet / "ip-adapter_tiny_flat.safetensors"))
     return app

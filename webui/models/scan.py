@@ -10,7 +10,14 @@ CHECKPOINT_SUFFIXES = {".safetensors": ModelFormat.SAFETENSORS, ".ckpt": ModelFo
 VAE_SUFFIXES = {".safetensors": ModelFormat.SAFETENSORS, ".pt": ModelFormat.PICKLE, ".ckpt": ModelFormat.PICKLE}
 LORA_SUFFIXES = {".safetensors": ModelFormat.SAFETENSORS, ".pt": ModelFormat.PICKLE, ".ckpt": ModelFormat.PICKLE}
 EMBEDDING_SUFFIXES = {".safetensors": ModelFormat.SAFETENSORS, ".pt": ModelFormat.PICKLE, ".bin": ModelFormat.PICKLE}
-CONTROLNET_SUFFIXES = {".safetensors": ModelFormat.SAFETENSORS, ".pth": ModelFormat.PICKLE}
+# As the sd-webui-controlnet extension lists them (IP-Adapters come as .bin).
+CONTROLNET_SUFFIXES = {
+    ".safetensors": ModelFormat.SAFETENSORS,
+    ".pth": ModelFormat.PICKLE,
+    ".pt": ModelFormat.PICKLE,
+    ".ckpt": ModelFormat.PICKLE,
+    ".bin": ModelFormat.PICKLE,
+}
 HYPERNETWORK_SUFFIXES = {".pt": ModelFormat.PICKLE}
 
 
