@@ -6,7 +6,7 @@ import logging
 import os
 import socket
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from webui.config.options import OptionsStore
@@ -18,6 +18,7 @@ from webui.jobs.worker import JobRunner
 from webui.models.cache import CACHE_OPTIONS, ModelCache, configure_cache
 from webui.models.hashing import HashCache
 from webui.models.manager import ModelManager
+from webui.services.extra_networks import ExtraNetworksService
 from webui.services.extras import ExtrasService
 from webui.services.generation import GenerationService
 from webui.services.models import ModelService
@@ -42,7 +43,11 @@ class App:
     model_service: ModelService
     extras: ExtrasService
     prompts: PromptTools
+    extra_networks: ExtraNetworksService = field(init=False)  # built from the others (cards under the prompt)
     extensions: ExtensionsManager | None = None  # None: built without extensions
+
+    def __post_init__(self) -> None:
+        self.extra_networks = ExtraNetworksService(self.models, self.model_service, self.options)
 
     def start(self) -> App:
         self.jobs.start()

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from webui.app import App
 
 STATIC = Path(__file__).resolve().parent / "static"
+SCRIPTS = ("script.js", "extra_networks.js")  # each a `() => {...}` run once on load
 # Quick handlers (refresh, select, gallery clicks) may overlap; generation has its own limit of 1
 # (components/gallery.py).
 DEFAULT_CONCURRENCY = 4
@@ -66,6 +67,8 @@ def ui_assets() -> dict[str, Any]:
     """Keyword arguments for gr.mount_gradio_app (Gradio 6 takes theme/css/js there, not in gr.Blocks)."""
     return {
         "theme": gr.themes.Default(primary_hue="orange", secondary_hue="gray", neutral_hue="slate"),
-        "css": (STATIC / "style.css").read_text(encoding="utf-8"),
-        "js": (STATIC / "script.js").read_text(encoding="utf-8"),
+        "css": "\n".join((STATIC / name).read_text(encoding="utf-8") for name in ("style.css", "extra_networks.css")),
+        "js": "() => {\n"
+        + "\n".join(f"({(STATIC / name).read_text(encoding='utf-8').strip()})();" for name in SCRIPTS)
+        + "\n}",
     }

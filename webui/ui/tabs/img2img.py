@@ -14,6 +14,12 @@ from webui.generation.samplers.registry import SAMPLERS, SCHEDULE_TYPES
 from webui.services.scripts.registry import ScriptRegistry
 from webui.ui.binding import INPAINT_MODES, img2img_request, sent_image, size_for_image, to_image
 from webui.ui.components.controlnet_unit import UNIT_COUNT, ControlNetWidgets, bind_controlnet, render_controlnet
+from webui.ui.components.extra_networks import (
+    ExtraNetworksWidgets,
+    bind_extra_networks,
+    close_extra_networks,
+    open_extra_networks,
+)
 from webui.ui.components.gallery import ResultPanel, bind_generation, render_result_panel
 from webui.ui.components.inpaint import (
     EDITOR_HEIGHT,
@@ -65,6 +71,7 @@ class Img2ImgWidgets:
     seed: SeedRow
     results: ResultPanel
     controlnet: ControlNetWidgets
+    networks: ExtraNetworksWidgets
     scripts: ScriptsWidgets | None = None  # the "Script" dropdown and its scripts' controls
 
     def request_inputs(self, checkpoint: gr.Dropdown) -> dict[str, gr.components.Component]:
@@ -92,6 +99,7 @@ def render_img2img(
     d = defaults or Img2ImgRequest()
     prompts = render_prompt_row(TAB)
     mode_tabs: dict[str, gr.Tab] = {}
+    networks_layout = open_extra_networks(TAB)  # A1111's "Generation" tab beside the extra-network card pages
     with gr.Row(elem_id=f"{TAB}_main", equal_height=False):
         with gr.Column(scale=5, elem_id=f"{TAB}_settings", elem_classes=["settings-column"]):
             with gr.Tabs(elem_id="mode_img2img") as modes:
@@ -155,6 +163,7 @@ def render_img2img(
             script_widgets = render_scripts(TAB, scripts or ScriptRegistry.with_builtins())
         with gr.Column(scale=6, elem_id=f"{TAB}_results_column"):
             results = render_result_panel(TAB)
+    networks = close_extra_networks(networks_layout)
     mode = gr.State("img2img")
     return Img2ImgWidgets(
         prompts,
@@ -175,6 +184,7 @@ def render_img2img(
         seed,
         results,
         controlnet,
+        networks,
         scripts=script_widgets,
     )
 
@@ -226,6 +236,7 @@ def bind_img2img(w: Img2ImgWidgets, app: App, checkpoint: gr.Dropdown) -> None:
         )
     bind_size_row(w.size)
     bind_seed_row(w.seed, w.results.generation)
+    bind_extra_networks(w.networks, app, w.prompts, w.results, checkpoint)
     bind_prompt_tools(w.prompts, app.prompts)
     bind_controlnet(w.controlnet, app, w.size.width, w.size.height, w.init_image)
     if w.scripts is not None:

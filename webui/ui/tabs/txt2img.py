@@ -12,6 +12,12 @@ from webui.generation.samplers.registry import SAMPLERS, SCHEDULE_TYPES
 from webui.services.scripts.registry import ScriptRegistry
 from webui.ui.binding import txt2img_request
 from webui.ui.components.controlnet_unit import UNIT_COUNT, ControlNetWidgets, bind_controlnet, render_controlnet
+from webui.ui.components.extra_networks import (
+    ExtraNetworksWidgets,
+    bind_extra_networks,
+    close_extra_networks,
+    open_extra_networks,
+)
 from webui.ui.components.gallery import ResultPanel, bind_generation, render_result_panel
 from webui.ui.components.hires import HiresWidgets, bind_hires, render_hires
 from webui.ui.components.paste import bind_paste
@@ -38,6 +44,7 @@ class Txt2ImgWidgets:
     hires: HiresWidgets
     results: ResultPanel
     controlnet: ControlNetWidgets
+    networks: ExtraNetworksWidgets
     scripts: ScriptsWidgets | None = None  # the "Script" dropdown and its scripts' controls
 
     def request_inputs(self, checkpoint: gr.Dropdown) -> dict[str, gr.components.Component]:
@@ -56,6 +63,7 @@ def render_txt2img(
     """Create the tab's components (call inside a gr.Tab); defaults are A1111's, taken from the request type."""
     d = defaults or Txt2ImgRequest()
     prompts = render_prompt_row(TAB)
+    networks_layout = open_extra_networks(TAB)  # A1111's "Generation" tab beside the extra-network card pages
     with gr.Row(elem_id=f"{TAB}_main", equal_height=False):
         with gr.Column(scale=5, elem_id=f"{TAB}_settings", elem_classes=["settings-column"]):
             sampling = render_sampler_row(
@@ -76,8 +84,9 @@ def render_txt2img(
             script_widgets = render_scripts(TAB, scripts or ScriptRegistry.with_builtins())
         with gr.Column(scale=6, elem_id=f"{TAB}_results_column"):
             results = render_result_panel(TAB)
+    networks = close_extra_networks(networks_layout)
     return Txt2ImgWidgets(
-        prompts, sampling, size, cfg_scale, seed, hires, results, controlnet, scripts=script_widgets
+        prompts, sampling, size, cfg_scale, seed, hires, results, controlnet, networks, scripts=script_widgets
     )
 
 
@@ -88,6 +97,7 @@ def bind_txt2img(w: Txt2ImgWidgets, app: App, checkpoint: gr.Dropdown) -> None:
     bind_paste(w.prompts.paste, w.request_inputs(checkpoint), w.results.generation)
     bind_size_row(w.size)
     bind_seed_row(w.seed, w.results.generation)
+    bind_extra_networks(w.networks, app, w.prompts, w.results, checkpoint)
     bind_prompt_tools(w.prompts, app.prompts)
     bind_hires(w.hires, w.size.width, w.size.height)
     bind_controlnet(w.controlnet, app, w.size.width, w.size.height)
