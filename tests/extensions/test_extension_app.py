@@ -132,3 +132,62 @@ def test_api_lists_git_extensions(ext_app, extensions_dir: Path) -> None:
     assert item["branch"] == "main" and item["enabled"] is True
     assert len(item["commit_hash"]) == 40 and item["version"] == item["commit_hash"][:8]
     assert item["commit_date"].isdigit()
+
+
+NATIVE = """
+import gradio as gr
+from webui.extensions.api import API_VERSION, ExtensionContext
+
+
+def setup_extension(ctx: ExtensionContext) -> None:
+    assert ctx.api_version == API_VERSION
+    ctx.add_setting("native_ext_level", 3, "Native level", minimum=0, maximum=5)
+    ctx.add_tab("Native", lambda: gr.Markdown("native tab", elem_id="native_ext_md"), elem_id="native_ext")
+    ctx.add_route("/native-ext/hello", lambda: {"hello": ctx.extension})
+    ctx.log.info("native extension set up")
+"""
+
+
+def test_native_extension_context(ext_app, extensions_dir: Path) -> None:
+    write_script(extensions_dir, "native-ext", NATIVE)
+    app = ext_app(api=True, api_auth="user:secret")
+    assert app.extensions.loaded.problems == []
+    assert app.options.get("native_ext_level") == 3
+    spec = next(s for s in app.options.specs() if s.key == "native_ext_level")
+    assert spec.section == "native-ext" and spec.maximum == 5
+    assert {"tab_native_ext", "native_ext_md", "setting_native_ext_level"} <= elem_ids(build_ui(app))
+    client = TestClient(create_server(app))
+    assert client.get("/native-ext/hello").status_code == 401
+    assert client.get("/native-ext/hello", headers=AUTH).json() == {"hello": "native-ext"}
+    assert client.post("/sdapi/v1/options", json={"native_ext_level": 9}, headers=AUTH).status_code == 422
+
+
+GRADIO3 = """
+import gradio as gr
+from modules import script_callbacks
+from modules.ui_components import FormRow, InputAccordion, ToolButton
+
+
+def tabs():
+    with gr.Blocks() as block:
+        with gr.Box():
+            with FormRow():
+                box = gr.Textbox(elem_id="old_style_box").style(container=False)
+                ToolButton("🔄", elem_id="old_style_refresh")
+            with InputAccordion(False, label="Old style", elem_id="old_style_enabled"):
+                gr.Slider(1, 4, elem_id="old_style_slider")
+    assert gr.Textbox.update(value="x")["value"] == "x"
+    return [(block, "Old style", "old_style_tab")]
+
+
+script_callbacks.on_ui_tabs(tabs)
+"""
+
+
+def test_gradio3_names_and_ui_components_work(ext_app, extensions_dir: Path) -> None:
+    write_script(extensions_dir, "old-style-ext", GRADIO3)
+    demo = build_ui(ext_app())
+    ids = elem_ids(demo)
+    assert {"tab_old_style_tab", "old_style_box", "old_style_refresh", "old_style_enabled", "old_style_slider"} <= ids
+    refresh = next(c for c in demo.config["components"] if c.get("props", {}).get("elem_id") == "old_style_refresh")
+    assert refresh["type"] == "button" and "tool" in refresh["props"]["elem_classes"]

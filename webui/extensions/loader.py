@@ -141,14 +141,19 @@ def load_extensions(extensions: list[Extension], registry: ExtensionRegistry, bi
     ensure_shim_importable()
     from modules import script_loading, shared
 
+    from webui.extensions.a1111.gradio_compat import install_gradio3_names, no_pyi_stubs
+
+    install_gradio3_names()
+
     script_loading.bind(binding)
     shared.options_templates.clear()
     for name, lacking in missing_requirements(extensions).items():
         registry.report(LoadProblem(name, "metadata.ini", f"requires {', '.join(lacking)}, which is not enabled"))
-    for script in ordered_scripts(extensions):
-        module = _load_script(script, registry)
-        if module is not None:
-            loaded.scripts.append(LoadedScript(script.extension, script.path, module))
+    with no_pyi_stubs():  # extensions that subclass Gradio components would get .pyi files written
+        for script in ordered_scripts(extensions):
+            module = _load_script(script, registry)
+            if module is not None:
+                loaded.scripts.append(LoadedScript(script.extension, script.path, module))
     for key, info in list(shared.options_templates.items()):
         shared.opts.add_option(key, info)
     registry.fire("ui_settings")
