@@ -27,7 +27,8 @@ def test_filename_pattern_dirs_txt_and_jpeg(app_factory) -> None:
     names = [path.name for path in result.paths]
     assert names == ["00000-40-a red fox-1.jpg", "00001-41-a red fox-2.jpg"]
     assert result.paths[0].parent.relative_to(app.settings.data_dir).as_posix() == "outputs/txt2img-images/tiny-sd15"
-    for path, infotext in zip(result.paths, result.infotexts, strict=True):
+    infotexts = result.infotexts[result.index_of_first_image :]  # a batch grid may come first
+    for path, infotext in zip(result.paths, infotexts, strict=True):
         with Image.open(path) as saved:
             assert read_infotext(saved)[0] == infotext
         assert path.with_suffix(".txt").read_text(encoding="utf-8") == infotext + "\n"

@@ -10,6 +10,7 @@ from typing import Any
 
 import torch
 
+from webui.generation.guidance import UncondSkip
 from webui.generation.samplers.schedules import DiscreteSigmas
 from webui.prompting.encode import Conditioning
 
@@ -79,6 +80,8 @@ class CfgDenoiser:
         time_ids: torch.Tensor | None = None,
         image_cond: torch.Tensor | None = None,
         controls: list[ControlHook] | None = None,
+        uncond_skip: UncondSkip | None = None,
+        uncond_time_ids: torch.Tensor | None = None,
     ) -> None:
         self.unet = unet
         self.sigmas = sigmas
@@ -89,6 +92,8 @@ class CfgDenoiser:
         self.image_cond = image_cond  # (n, 5, h, w) mask + masked-image latents for 9-channel inpainting UNets
         self.controls = list(controls or [])
         self.step = 0
+        self.uncond_skip = uncond_skip if uncond_skip is not None and uncond_skip.active else None
+        self.uncond_time_ids = uncond_time_ids  # SDXL refiner: the negative rows' aesthetic score differs
 
     def _residuals(self, control: ControlInput) -> dict[str, Any]:
         """Sum the ControlNet residuals of every active unit (multi-ControlNet adds them, as diffusers does), and
@@ -131,7 +136,7 @@ class CfgDenoiser:
             pooled = torch.cat([c.pooled.expand(n, -1) for c in conds if c.pooled is not None])
             kwargs["added_cond_kwargs"] = {
                 "text_embeds": pooled.to(x.device, dtype),
-                "time_ids": self.time_ids.to(x.device, dtype).expand(x_in.shape[0], -1),
+                "time_ids": self._time_ids(uncond or [False] * len(conds), n).to(x.device, dtype),
             }
         c_in = 1 / (sig**2 + 1) ** 0.5
         t = self.sigmas.sigma_to_t(sig.reshape(-1).float().cpu()).to(x.device)
@@ -169,17 +174,32 @@ class CfgDenoiser:
                 outputs[i] = result[k * n : (k + 1) * n]
         return [o for o in outputs if o is not None]
 
+    def _time_ids(self, uncond: list[bool], n: int) -> torch.Tensor:
+        """One row of SDXL size conditioning per UNet row (conds × images)."""
+        assert self.time_ids is not None
+        negative = self.uncond_time_ids if self.uncond_time_ids is not None else self.time_ids
+        rows = [negative if flag else self.time_ids for flag in uncond]
+        return torch.cat([row.reshape(1, -1).expand(n, -1) for row in rows])
+
     def __call__(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
-        step_conds = self.conds_for_step(self.step)
+        step = self.step
+        step_conds = self.conds_for_step(step)
         self.step += 1
         positives = step_conds.positives
         if self.cfg_scale == 1.0 and len(positives) == 1 and positives[0][1] == 1.0:
             return self._evaluate(x, sigma, [positives[0][0]])[0]
+        if self.uncond_skip is not None and self.uncond_skip.skips(step, sigma):
+            outs = self._evaluate(x, sigma, [c for c, _ in positives])
+            return self._combine(positives, outs, outs[0])  # the first sub-prompt stands in for the negative
         outs = self._evaluate(
             x, sigma, [c for c, _ in positives] + [step_conds.negative], [False] * len(positives) + [True]
         )
-        uncond = outs[-1]
+        return self._combine(positives, outs[:-1], outs[-1])
+
+    def _combine(
+        self, positives: list[tuple[Conditioning, float]], outs: list[torch.Tensor], uncond: torch.Tensor
+    ) -> torch.Tensor:
         denoised = uncond.clone()
-        for (_, weight), out in zip(positives, outs[:-1], strict=True):
+        for (_, weight), out in zip(positives, outs, strict=True):
             denoised += (out - uncond) * (weight * self.cfg_scale)
         return denoised

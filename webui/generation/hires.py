@@ -11,11 +11,13 @@ import torch.nn.functional as F
 from PIL import Image
 
 from webui.generation.conditioning import ScheduledConds, build_conds
-from webui.generation.denoiser import CfgDenoiser, ControlHook
+from webui.generation.denoiser import ControlHook
+from webui.generation.extra_models import ModelUse, hires_sampler_and_schedule
 from webui.generation.img2img import encode_images, img2img_steps, to_tensor
+from webui.generation.passes import RefinerStage, blank_inpaint_conditioning, make_denoiser
 from webui.generation.plan import GenerationPlan
 from webui.generation.request import LATENT_UPSCALE_MODES, HiresSpec
-from webui.generation.samplers.registry import SamplerSpec, find_sampler, model_sigmas_for, sampler_sigmas
+from webui.generation.samplers.registry import SamplerSpec, find_sampler, sampler_sigmas
 from webui.generation.samplers.schedules import DiscreteSigmas
 from webui.generation.samplers.steppers import StepInfo
 from webui.generation.seeds import NoiseSource
@@ -38,29 +40,43 @@ def upscale_images(images: list[Image.Image], upscaler: str, width: int, height:
 
 
 class HiresPass:
-    """The second pass of one plan; built once per job, run once per batch."""
+    """The second pass of one plan; built once per job, run once per batch. With a hires checkpoint
+    (A1111's "Hires checkpoint") the pass runs on that model, with its own prompt encoder and VAE."""
 
     def __init__(
-        self, plan: GenerationPlan, model: LoadedCheckpoint, encoder: PromptEncoder, discrete: DiscreteSigmas, vae: Any
+        self,
+        plan: GenerationPlan,
+        model: LoadedCheckpoint,
+        encoder: PromptEncoder,
+        discrete: DiscreteSigmas,
+        vae: Any,
+        checkpoint: ModelUse | None = None,
+        refiner: RefinerStage | None = None,
     ) -> None:
         req = plan.request
         assert req.hires is not None
         self.spec: HiresSpec = req.hires
         self.plan = plan
+        self.checkpoint = checkpoint
+        self.refiner = refiner
+        if checkpoint is not None:
+            model, encoder = checkpoint.model, checkpoint.encoder
+            discrete = DiscreteSigmas.from_scheduler_config(model.scheduler_config)
         self.model = model
         self.vae = vae if vae is not None else model.vae
         self.width, self.height = self.spec.target(req.size.width, req.size.height)
         self.hr_steps = self.spec.steps or req.steps
-        self.sampler: SamplerSpec = find_sampler(self.spec.sampler) if self.spec.sampler else plan.sampler
+        sampler_name, self.schedule = hires_sampler_and_schedule(req, plan.sampler.name, plan.schedule)
+        self.sampler: SamplerSpec = find_sampler(sampler_name)
         full = sampler_sigmas(
-            self.sampler, plan.schedule, discrete, self.hr_steps, family="sdxl" if model.identity.is_sdxl else "sd1"
+            self.sampler, self.schedule, discrete, self.hr_steps, family="sdxl" if model.identity.is_sdxl else "sd1"
         ).to(model.unet.device)
         t_enc = img2img_steps(self.hr_steps, self.spec.denoising_strength)
         self.sigmas = full[len(full) - 1 - t_enc - 1 :]
-        prompt = self.spec.prompt or plan.prompt_text
-        negative = self.spec.negative_prompt or plan.negative_text
+        self.prompt = self.spec.prompt or plan.prompt_text
+        self.negative = self.spec.negative_prompt or plan.negative_text
         self.conds: ScheduledConds = build_conds(
-            encoder, prompt, negative, req.steps, plan.options.clip_skip, hires_steps=self.hr_steps
+            encoder, self.prompt, self.negative, req.steps, plan.options.clip_skip, hires_steps=self.hr_steps
         )
         self.discrete = discrete
 
@@ -81,8 +97,6 @@ class HiresPass:
         subseeds: list[int],
         decode: Decode,
         on_step: Callable[[StepInfo], None],
-        time_ids: torch.Tensor | None,
-        image_cond: torch.Tensor | None,
         controls: list[ControlHook] | None = None,
     ) -> torch.Tensor:
         """Matches A1111 1.10: fresh noise from the same seeds at the new size, then the img2img schedule tail."""
@@ -96,16 +110,21 @@ class HiresPass:
             subseeds=subseeds,
             subseed_strength=req.subseed_strength,
         )
-        denoiser = CfgDenoiser(
-            self.model.unet,
-            model_sigmas_for(self.sampler, self.discrete),
-            self.conds.at,
-            self.plan.request.cfg_scale,
-            prediction=self.model.identity.prediction,
-            time_ids=time_ids,
-            image_cond=image_cond,
-            controls=controls,
-        )
+        size = (self.width, self.height)
+        n = len(seeds)
+        denoiser: Any = make_denoiser(
+            self.plan, self.model, self.sampler, self.discrete, self.conds.at, size,
+            blank_inpaint_conditioning(self.model, n, self.width, self.height), self.steps, controls,
+        )  # fmt: skip
+        if self.refiner is not None:
+            prompts = (self.prompt, self.negative, self.hr_steps)
+
+            def image_cond(model: LoadedCheckpoint) -> torch.Tensor | None:
+                return blank_inpaint_conditioning(model, n, self.width, self.height)
+
+            denoiser = self.refiner.wrap(
+                denoiser, self.sampler, prompts, size, image_cond, self.steps, second_pass=True
+            )
         x = upscaled + noise.first() * self.sigmas[0]
         if self.steps == 0:
             return upscaled
@@ -114,7 +133,9 @@ class HiresPass:
         return run_sampler(self.sampler, self.plan, denoiser, x, self.sigmas, noise, on_step)
 
     def infotext(self) -> dict[str, object]:
-        spec = self.spec
+        """A1111 1.10's hires keys; sampler, schedule type and prompts only where they differ from the first
+        pass's, the checkpoint as "name [hash]"."""
+        spec, plan = self.spec, self.plan
         values: dict[str, object] = {"Denoising strength": spec.denoising_strength}
         if spec.resize_x or spec.resize_y:
             values["Hires resize"] = f"{self.width}x{self.height}"
@@ -123,10 +144,14 @@ class HiresPass:
         if spec.steps:
             values["Hires steps"] = spec.steps
         values["Hires upscaler"] = spec.upscaler
-        if spec.sampler:
-            values["Hires sampler"] = spec.sampler
-        if spec.prompt:
+        if self.checkpoint is not None:
+            values["Hires checkpoint"] = self.checkpoint.title
+        if self.sampler.name != plan.sampler.name:
+            values["Hires sampler"] = self.sampler.name
+        if self.schedule != plan.schedule:
+            values["Hires schedule type"] = self.schedule
+        if spec.prompt and spec.prompt != plan.prompt:
             values["Hires prompt"] = spec.prompt
-        if spec.negative_prompt:
+        if spec.negative_prompt and spec.negative_prompt != plan.negative:
             values["Hires negative prompt"] = spec.negative_prompt
         return values

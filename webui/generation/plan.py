@@ -81,6 +81,8 @@ class GenerationPlan:
     vae: ModelRecord | None = None  # None: the checkpoint's own VAE
     warnings: tuple[str, ...] = ()
     controls: tuple[ControlUse, ...] = ()
+    hires_checkpoint: ModelRecord | None = None  # "Hires checkpoint" (None = "Use same checkpoint")
+    refiner: ModelRecord | None = None  # "Refiner" checkpoint (None = off)
 
     @property
     def total_images(self) -> int:

@@ -42,6 +42,8 @@ class HiresSpec:
     prompt: str = ""  # "" = the first pass's prompt
     negative_prompt: str = ""
     sampler: str = ""  # "" = "Use same sampler"
+    scheduler: str = ""  # "" = "Use same scheduler"
+    checkpoint: str = ""  # "" = "Use same checkpoint"
 
     def target(self, width: int, height: int) -> tuple[int, int]:
         """The final size, as A1111: scale, or resize-to (one side 0 keeps the aspect ratio; both set crops)."""
@@ -88,6 +90,9 @@ class Txt2ImgRequest:
     controls: tuple[ControlUnit, ...] = ()  # ControlNet units (disabled ones too: their index names the infotext)
     extra: dict[str, Any] = field(default_factory=dict)
     script: ScriptCall | None = None  # a selectable script runs the job instead (webui/services/scripts)
+    refiner_checkpoint: str | None = None  # A1111's "Refiner" accordion: None = off
+    refiner_switch_at: float = 0.8  # fraction of the steps after which the refiner's UNet takes over
+    s_min_uncond: float | None = None  # "Negative Guidance minimum sigma"; None = option s_min_uncond
 
 
 RESIZE_MODES = ("Just resize", "Crop and resize", "Resize and fill", "Just resize (latent upscale)")
@@ -104,6 +109,19 @@ class InpaintSpec:
     masked_content: str = "original"  # fill | original | latent noise | latent nothing
     only_masked: bool = False  # "Inpaint area": Whole picture (False) / Only masked (True)
     only_masked_padding: int = 32  # "Only masked padding, pixels"
+    soft: SoftInpaintSpec | None = None  # A1111's "Soft inpainting" (None = off)
+
+
+@dataclass(frozen=True)
+class SoftInpaintSpec:
+    """A1111 1.10's "Soft inpainting" parameters, with its defaults."""
+
+    schedule_bias: float = 1.0  # mask_blend_power
+    preservation_strength: float = 0.5  # mask_blend_scale
+    transition_contrast_boost: float = 4.0  # inpaint_detail_preservation
+    mask_influence: float = 0.0  # composite_mask_influence
+    difference_threshold: float = 0.5  # composite_difference_threshold
+    difference_contrast: float = 2.0  # composite_difference_contrast
 
 
 @dataclass(frozen=True)
@@ -143,11 +161,35 @@ def validate(request: Txt2ImgRequest) -> list[str]:
         problems.append(f"Variation strength must be between 0 and 1 (got {request.subseed_strength})")
     if request.subseed < -1 or request.subseed > 2**32 - 1:
         problems.append(f"Variation seed must be -1 (random) or between 0 and {2**32 - 1} (got {request.subseed})")
+    problems += validate_refiner_and_guidance(request)
     if isinstance(request, Img2ImgRequest):
         problems += validate_img2img(request)
     elif request.hires is not None:
         problems += validate_hires(request.hires, w, h)
     return problems
+
+
+def validate_refiner_and_guidance(request: Txt2ImgRequest) -> list[str]:
+    problems: list[str] = []
+    if request.refiner_checkpoint and not 0 < request.refiner_switch_at <= 1:
+        problems.append(f"Refiner switch at must be between 0.01 and 1 (got {request.refiner_switch_at})")
+    if request.s_min_uncond is not None and not 0 <= request.s_min_uncond <= 100:
+        problems.append(f"Negative Guidance minimum sigma must be between 0 and 100 (got {request.s_min_uncond})")
+    return problems
+
+
+def validate_soft_inpainting(spec: SoftInpaintSpec) -> list[str]:
+    """A1111's slider ranges for the "Soft inpainting" parameters."""
+    ranges = {
+        "Schedule bias": (spec.schedule_bias, 0, 8),
+        "Preservation strength": (spec.preservation_strength, 0, 8),
+        "Transition contrast boost": (spec.transition_contrast_boost, 1, 32),
+        "Mask influence": (spec.mask_influence, 0, 1),
+        "Difference threshold": (spec.difference_threshold, 0, 8),
+        "Difference contrast": (spec.difference_contrast, 0, 8),
+    }
+    return [f"Soft inpainting {name.lower()} must be between {lo} and {hi} (got {value})"
+            for name, (value, lo, hi) in ranges.items() if not lo <= value <= hi]  # fmt: skip
 
 
 def validate_hires(spec: HiresSpec, width: int, height: int) -> list[str]:
@@ -190,4 +232,6 @@ def validate_img2img(request: Img2ImgRequest) -> list[str]:
             problems.append(f"Mask blur must be between 0 and 64 (got {spec.mask_blur})")
         if not 0 <= spec.only_masked_padding <= 256:
             problems.append(f"Only masked padding must be between 0 and 256 (got {spec.only_masked_padding})")
+        if spec.soft is not None:
+            problems += validate_soft_inpainting(spec.soft)
     return problems

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -15,12 +16,13 @@ from PIL import Image
 
 from webui.core.events import Progress
 from webui.generation.conditioning import build_conds
-from webui.generation.denoiser import CfgDenoiser
 from webui.generation.embedding_lookup import ModelEmbeddingLookup
+from webui.generation.extra_models import HIRES, REFINER, ModelUse
 from webui.generation.hires import HiresPass
+from webui.generation.passes import RefinerStage, blank_inpaint_conditioning, make_denoiser, uncond_skip
 from webui.generation.plan import GenerationPlan
-from webui.generation.previews import latent_preview
-from webui.generation.samplers.registry import SamplerSpec, model_sigmas_for, sampler_sigmas
+from webui.generation.previews import Previewer
+from webui.generation.samplers.registry import SamplerSpec, sampler_sigmas
 from webui.generation.samplers.schedules import DiscreteSigmas
 from webui.generation.samplers.steppers import StepInfo
 from webui.generation.save_outputs import sample_saver
@@ -126,22 +128,6 @@ def infotext_params(
     }
 
 
-def sdxl_time_ids(model: LoadedCheckpoint, width: int, height: int) -> torch.Tensor | None:
-    """SDXL's size/crop conditioning (A1111: original size = target size = the image size, crop 0, 0)."""
-    if not model.identity.is_sdxl:
-        return None
-    return torch.tensor([[height, width, 0, 0, height, width]], dtype=torch.float32)
-
-
-def blank_inpaint_conditioning(model: LoadedCheckpoint, n: int, width: int, height: int) -> torch.Tensor | None:
-    """A 9-channel inpainting UNet outside inpainting gets an all-masked, empty picture (A1111)."""
-    if model.unet.config.in_channels != 9:
-        return None
-    device = model.unet.device
-    mask = torch.ones((n, 1, height // 8, width // 8), device=device)
-    return torch.cat([mask, torch.zeros((n, 4, height // 8, width // 8), device=device)], dim=1)
-
-
 @torch.no_grad()
 def decode_latents(model: LoadedCheckpoint, latents: torch.Tensor, vae: Any = None) -> list[Image.Image]:
     """VAE decode to PIL images; retries in fp32 if a half-precision VAE produced NaNs (as A1111 does).
@@ -202,10 +188,14 @@ def run_txt2img(
     vae: Any = None,
     task: Any = None,
     controls: Any = None,
+    others: Mapping[str, ModelUse] | None = None,
+    approx_dir: Path | None = None,
 ) -> GenerationResult:
     """Run a plan batch by batch. `task` (Txt2ImgTask by default, or img2img's) decides the start latent, the
     part of the schedule to sample, masking, and what happens to latents and images afterwards. `controls` (a
-    generation.controlnet.ControlSet) gives the ControlNet hooks of each pass and their infotext."""
+    generation.controlnet.ControlSet) gives the ControlNet hooks of each pass and their infotext. `others` holds
+    the hires checkpoint and the refiner when the plan has them (extra_models.HIRES / REFINER); `approx_dir` is
+    models/VAE-approx, where live previews find TAESD weights."""
     req = plan.request
     task = task or Txt2ImgTask(req)
     device = model.unet.device
@@ -214,13 +204,17 @@ def run_txt2img(
         **task.infotext(),
         "TI hashes": used_embedding_hashes(encoder, conds.embedding_names()) or None,
         **(controls.infotext() if controls else {}),
+        **uncond_skip(plan, 0).infotext(),
         **(infotext_extra or {}),
     }
     discrete = DiscreteSigmas.from_scheduler_config(model.scheduler_config)
     sigmas = task.sigmas(sampling_sigmas(plan, model, discrete, req.steps).to(device))
-    hires = (
-        HiresPass(plan, model, encoder, discrete, vae) if req.hires is not None and task.kind == "txt2img" else None
-    )
+    others = others or {}
+    refiner = RefinerStage(plan, others[REFINER]) if REFINER in others else None
+    hires = None
+    if req.hires is not None and task.kind == "txt2img":
+        hires = HiresPass(plan, model, encoder, discrete, vae, others.get(HIRES), refiner)
+    previewer = Previewer(plan.options.preview_type, model, approx_dir, vae)
     if hires is not None:
         extra_params = {**hires.infotext(), **extra_params}
     steps = len(sigmas) - 1
@@ -244,16 +238,13 @@ def run_txt2img(
             resize_from=size_tuple(req.seed_resize_from),
             ensd=plan.options.ensd,
         )
-        denoiser = CfgDenoiser(
-            model.unet,
-            model_sigmas_for(plan.sampler, discrete),
-            conds.at,
-            req.cfg_scale,
-            prediction=model.identity.prediction,
-            time_ids=sdxl_time_ids(model, req.size.width, req.size.height),
-            image_cond=task.image_conditioning(model, batch_no, len(seeds)),
-            controls=hooks,
-        )
+        size = (req.size.width, req.size.height)
+        image_cond = task.image_conditioning(model, batch_no, len(seeds))
+        denoiser: Any = make_denoiser(plan, model, plan.sampler, discrete, conds.at, size, image_cond, steps, hooks)
+        if refiner is not None:
+            prompts = (plan.prompt_text, plan.negative_text, None)
+            cond_for = partial(task.image_conditioning, batch_no=batch_no, n=len(seeds))
+            denoiser = refiner.wrap(denoiser, plan.sampler, prompts, size, cond_for, steps)
         x = task.start(batch_no, noise, sigmas)
         latest = {"x": x}
 
@@ -265,7 +256,7 @@ def run_txt2img(
             every = plan.options.preview_every
             preview = None
             if plan.options.previews and every > 0 and (info.index + 1) % every == 0:
-                preview = latent_preview(info.denoised[0])
+                preview = previewer.preview(info.denoised[:1])
             emit(
                 Progress(
                     batch_no, len(plan.seeds), offset + info.index + 1, per_batch, done / total_steps, eta, preview
@@ -287,17 +278,17 @@ def run_txt2img(
                     plan.subseeds[batch_no],
                     lambda lat: decode_latents(model, lat, vae),
                     lambda info, on_step=on_step: on_step(info, offset=steps),
-                    sdxl_time_ids(model, hires.width, hires.height),
-                    blank_inpaint_conditioning(model, len(seeds), hires.width, hires.height),
                     controls=hires_hooks,
                 )
         except StopSampling as stop:
             stopped = stop
             latents = latest["x"]
-        images = task.finish_images(decode_latents(model, task.finish_latents(latents, batch_no), vae), batch_no)
+        decoder = hires.model if hires is not None else model
+        images = task.finish_images(decode_latents(decoder, task.finish_latents(latents, batch_no), vae), batch_no)
+        batch_params = {**extra_params, **(refiner.infotext() if refiner is not None else {})}
         for index, (seed, subseed, image) in enumerate(zip(seeds, plan.subseeds[batch_no], images, strict=True)):
             infotext = build_infotext(
-                plan.prompt, plan.negative, infotext_params(plan, model, seed, extra_params, subseed)
+                plan.prompt, plan.negative, infotext_params(plan, model, seed, batch_params, subseed)
             )
             result.images.append(image)
             result.infotexts.append(infotext)

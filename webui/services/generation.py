@@ -15,6 +15,13 @@ from webui import VERSION
 from webui.config.options import OptionsStore
 from webui.core.errors import InvalidRequest, UserError
 from webui.generation.controlnet import ControlSet, check_compatible, prepare_unit, validate_units
+from webui.generation.extra_models import (
+    HIRES,
+    REFINER,
+    acquire_extra_models,
+    hires_sampler_and_schedule,
+    resolve_extra_checkpoints,
+)
 from webui.generation.img2img import Img2ImgTask
 from webui.generation.plan import ControlUse, GenerationPlan, LoraUse, OptionsSnapshot
 from webui.generation.preprocessors import Annotators, MissingAnnotator, find_preprocessor
@@ -131,6 +138,10 @@ class GenerationService:
         options = snapshot_options(self._options)
         if request.clip_skip is not None:
             options = OptionsSnapshot(**{**options.__dict__, "clip_skip": request.clip_skip})
+        if request.s_min_uncond is not None:
+            options = replace(options, s_min_uncond=request.s_min_uncond)
+        hires_sampler_and_schedule(request, sampler.name, schedule)  # a bad hires sampler/schedule: InvalidRequest
+        hires_checkpoint, refiner = resolve_extra_checkpoints(request, self._models.find_checkpoint, record)
         prompt, negative, warnings = self._styled(request)
         comments = bool(self._options.get("enable_prompt_comments"))
         prompt_text, loras, network_warnings = self._extra_networks(
@@ -160,6 +171,8 @@ class GenerationService:
             vae=self._models.resolve_vae(request.vae or self._options.get("sd_vae"), record),
             warnings=tuple(warnings),
             controls=controls,
+            hires_checkpoint=hires_checkpoint,
+            refiner=refiner,
         )
 
     def _control_problems(self, request: Txt2ImgRequest) -> list[str]:
@@ -296,9 +309,18 @@ class GenerationService:
             vae_model = vae.vae if vae is not None else None
             task = Img2ImgTask(plan.request, model, vae_model) if isinstance(plan.request, Img2ImgRequest) else None
             controls = self._control_set(plan, stack, model.unet)
+            others = dict(
+                acquire_extra_models(
+                    stack, {HIRES: plan.hires_checkpoint, REFINER: plan.refiner}, self._models.acquire_checkpoint,
+                    lambda m: prompt_encoder_for(m, plan, self._models.embeddings.for_model(
+                        m.identity, [te.config.hidden_size for te in m.text_encoders])), specs,
+                )
+            )  # fmt: skip
+            approx_dir = self._models.paths.models / "VAE-approx"
             result = run_txt2img(
-                plan, model, encoder, job, job.emit, self._outputs, extra, vae=vae_model, task=task, controls=controls
-            )
+                plan, model, encoder, job, job.emit, self._outputs, extra, vae=vae_model, task=task, controls=controls,
+                others=others, approx_dir=approx_dir,
+            )  # fmt: skip
             if controls:
                 result.detected_maps = controls.detected_maps(plan.request.size.width, plan.request.size.height)
             return result

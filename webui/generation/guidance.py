@@ -1,0 +1,38 @@
+"""When classifier-free guidance leaves out the negative prompt, as A1111 1.10's CFGDenoiser decides it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass(frozen=True)
+class UncondSkip:
+    """The negative prompt is not evaluated during the first ``skip_early_cond`` fraction of ``total_steps``
+    (option "Ignore negative prompt during early sampling", infotext "Skip Early CFG"), and below sigma
+    ``s_min_uncond`` ("Negative Guidance minimum sigma", infotext "NGMS"): every other step, or every step with
+    ``s_min_uncond_all`` ("NGMS all steps")."""
+
+    s_min_uncond: float = 0.0
+    s_min_uncond_all: bool = False
+    skip_early_cond: float = 0.0
+    total_steps: int = 0
+
+    @property
+    def active(self) -> bool:
+        return self.s_min_uncond > 0 or self.skip_early_cond > 0
+
+    def skips(self, step: int, sigma: torch.Tensor) -> bool:
+        """``step`` counts model evaluations from 0, as A1111's denoiser step."""
+        if self.skip_early_cond and self.total_steps and step / self.total_steps <= self.skip_early_cond:
+            return True
+        return bool((step % 2 or self.s_min_uncond_all) and float(sigma.max()) < self.s_min_uncond)
+
+    def infotext(self) -> dict[str, object]:
+        """A1111's keys, present only when the option is set."""
+        return {
+            "NGMS": self.s_min_uncond if self.s_min_uncond > 0 else None,
+            "NGMS all steps": True if self.s_min_uncond > 0 and self.s_min_uncond_all else None,
+            "Skip Early CFG": self.skip_early_cond if self.skip_early_cond > 0 else None,
+        }
