@@ -95,6 +95,9 @@ def test_detect_errors(client: TestClient) -> None:
     hed = client.post("/controlnet/detect", json={"controlnet_module": "softedge_hed",
                                                    "controlnet_input_images": [b64(shapes())]})  # fmt: skip
     assert hed.status_code == 422 and "needs file ControlNetHED.pth" in hed.json()["detail"]
+    clip = client.post("/controlnet/detect", json={"controlnet_module": "ip-adapter_clip_sd15",
+                                                    "controlnet_input_images": [b64(shapes())]})  # fmt: skip
+    assert clip.status_code == 422 and clip.json()["detail"] == "Module not supported"
 
 
 def test_txt2img_with_a_unit_changes_the_image_and_appends_the_map(client: TestClient) -> None:

@@ -55,6 +55,8 @@ def detect(body: ControlNetDetectRequest, app: AppDep) -> ControlNetDetectRespon
     pre = find_preprocessor(body.controlnet_module)
     if pre is None:
         raise HTTPException(status_code=422, detail="Module not available")
+    if pre.name.startswith("ip-adapter"):  # the extension's answer for modules whose output is not an image
+        raise HTTPException(status_code=422, detail="Module not supported")
     sources = body.controlnet_input_images or body.controlnet_images
     if not sources:
         raise HTTPException(status_code=422, detail="No image selected")
