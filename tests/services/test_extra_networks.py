@@ -192,6 +192,14 @@ def test_textual_inversion_click_goes_to_the_active_prompt(app) -> None:
     assert lora.prompt == "a cat <lora:tiny-lora:1>"  # LoRA tags always go to the prompt, as in A1111
 
 
+def test_separator_option_joins_and_splits_card_text(app) -> None:
+    app.options.set("extra_networks_add_text_separator", ", ")
+    service = app.extra_networks
+    once = service.click("lora", "tiny-lora.safetensors", "a cat", "").prompt
+    assert once == "a cat, <lora:tiny-lora:1>"
+    assert service.click("lora", "tiny-lora.safetensors", once, "").prompt == "a cat"
+
+
 def test_checkpoint_card_selects_the_checkpoint(app) -> None:
     clicked = app.extra_networks.click("checkpoints", "tiny-sd15-fp16.safetensors", "a cat", "")
     assert clicked.prompt == "a cat" and clicked.checkpoint is not None

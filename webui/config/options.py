@@ -168,6 +168,15 @@ OPTIONS: list[OptionSpec] = [
         "show_progress_every_n_steps", 10, "Live preview display period", "Live previews", minimum=-1, maximum=32
     ),
     OptionSpec(
+        "extra_networks_default_multiplier",
+        1.0,
+        "Default multiplier for extra networks",
+        "Extra Networks",
+        minimum=0.0,
+        maximum=2.0,
+    ),
+    OptionSpec("extra_networks_add_text_separator", " ", "Extra networks separator", "Extra Networks"),
+    OptionSpec(
         "control_net_unit_count",
         3,
         "Multi-ControlNet: ControlNet unit number (requires restart)",

@@ -29,6 +29,7 @@ SORT_FIELDS = ("Path", "Name", "Date Created", "Date Modified")  # A1111's extra
 SORT_DIRECTIONS = ("Ascending", "Descending")
 SD_VERSIONS = ("SD1", "SD2", "SDXL", "Unknown")  # the LoRA dialog's "Stable Diffusion version"
 DEFAULT_MULTIPLIER_OPTION = "extra_networks_default_multiplier"
+SEPARATOR_OPTION = "extra_networks_add_text_separator"
 EMPTY_TEXT = "Nothing here. Add some content to the following directories:"
 THUMBNAIL_SIZE = 256
 
@@ -270,13 +271,16 @@ class ExtraNetworksService:
         if page == "checkpoints":
             title = self._model_service.select(card.key)
             return CardClick(prompt, negative_prompt, checkpoint=title)
+        separator = self._options.get(SEPARATOR_OPTION)
+        separator = separator if isinstance(separator, str) else " "
         if card.negative_prompt:
             return CardClick(
-                toggle_network_text(prompt, card.prompt), toggle_network_text(negative_prompt, card.negative_prompt)
+                toggle_network_text(prompt, card.prompt, separator),
+                toggle_network_text(negative_prompt, card.negative_prompt, separator),
             )
         if negative_active and _page(page).allow_negative_prompt:
-            return CardClick(prompt, toggle_network_text(negative_prompt, card.prompt))
-        return CardClick(toggle_network_text(prompt, card.prompt), negative_prompt)
+            return CardClick(prompt, toggle_network_text(negative_prompt, card.prompt, separator))
+        return CardClick(toggle_network_text(prompt, card.prompt, separator), negative_prompt)
 
     # user metadata and preview -----------------------------------------------------------------------------------
     def metadata(self, page: str, key: str) -> CardMetadata:
