@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+from transformers.initialization import no_init_weights
 
 from webui.core.errors import CorruptModel
 from webui.models.identify import (
@@ -19,7 +20,7 @@ from webui.models.identify import (
 )
 from webui.models.records import ModelFormat, ModelRecord
 from webui.models.safe_load import load_state_dict, tensor_shapes
-from webui.models.tokenizers import load_clip_tokenizer
+from webui.models.tokenizers import shared_clip_tokenizer
 
 log = logging.getLogger(__name__)
 
@@ -82,11 +83,11 @@ def _pipeline_class(identity: CheckpointIdentity) -> Any:
 def _pipeline_kwargs(identity: CheckpointIdentity) -> dict[str, Any]:
     """Our shipped tokenizers, passed explicitly so nothing is looked up on a hub; no safety checker."""
     if identity.refiner:  # OpenCLIP-bigG only
-        return {"tokenizer": None, "text_encoder": None, "tokenizer_2": load_clip_tokenizer("open-clip")}
+        return {"tokenizer": None, "text_encoder": None, "tokenizer_2": shared_clip_tokenizer("open-clip")}
     if identity.is_sdxl:
-        return {"tokenizer": load_clip_tokenizer("clip"), "tokenizer_2": load_clip_tokenizer("open-clip")}
+        return {"tokenizer": shared_clip_tokenizer("clip"), "tokenizer_2": shared_clip_tokenizer("open-clip")}
     return {
-        "tokenizer": load_clip_tokenizer("open-clip" if identity.family == "sd2" else "clip"),
+        "tokenizer": shared_clip_tokenizer("open-clip" if identity.family == "sd2" else "clip"),
         "safety_checker": None,
         "feature_extractor": None,
         "requires_safety_checker": False,
@@ -128,7 +129,8 @@ def load_checkpoint(
         kwargs["config"] = str(identity.config_dir)
         kwargs["low_cpu_mem_usage"] = True
     try:
-        pipe = getattr(_pipeline_class(identity), loader)(str(record.path), **kwargs)
+        with no_init_weights():  # every weight comes from the file: skip torch's and transformers' random init
+            pipe = getattr(_pipeline_class(identity), loader)(str(record.path), **kwargs)
     except CorruptModel:
         raise
     except Exception as exc:  # diffusers/safetensors raise many types for a bad file
