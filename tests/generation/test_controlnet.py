@@ -162,6 +162,16 @@ def test_model_free_preprocessors_run(name: str) -> None:
     assert detected.shape[:2] == ((64, 107) if resized else (48, 80))
 
 
+def test_t2ia_color_grid_is_64_pixel_colour_blocks() -> None:
+    image = np.asarray(shapes(256, 128))
+    detected = Annotators([]).run("t2ia_color_grid", image, 256)
+    assert detected.shape == (128, 256, 3)
+    blocks = detected.reshape(2, 64, 4, 64, 3)
+    assert (blocks == blocks[:, :1, :, :1]).all()  # every 64×64 block is one colour
+    assert len(np.unique(detected.reshape(-1, 3), axis=0)) > 1
+    assert find_preprocessor("t2ia_sketch_pidi").files[0].filename == "table5_pidinet.pth"
+
+
 def test_every_weight_preprocessor_reports_its_files(tmp_path: Path) -> None:
     annotators = Annotators([tmp_path])
     needing = [p for p in PREPROCESSORS if p.files]

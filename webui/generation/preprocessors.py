@@ -1,10 +1,12 @@
 """ControlNet preprocessors ("annotators") under the sd-webui-controlnet extension's names.
 
-The model-free ones are our own OpenCV code, written from the extension's behaviour (canny, invert, shuffle,
-tile_resample, lineart_standard, threshold, blur_gaussian, scribble_xdog, recolor_*). The others run
-``controlnet_aux`` detectors whose weight files must be on disk: under ``models/ControlNet/annotators`` (flat, or
-in the extension's ``downloads/<folder>/`` layout) or in the extension's own ``annotator/downloads``. Nothing is
-downloaded here; a missing file is reported as "needs file X" before a job is queued.
+The model-free ones are our own OpenCV code in annotator_images.py, written from the extension's behaviour (canny,
+invert, shuffle, tile_resample, lineart_standard, threshold, blur_gaussian, scribble_xdog, recolor_*,
+t2ia_color_grid). The others run ``controlnet_aux`` detectors whose weight files must be on disk: under
+``models/ControlNet/annotators`` (flat, or in the extension's ``downloads/<folder>/`` layout) or in the extension's
+own ``annotator/downloads``. The ip-adapter_clip_* ones pass the image on; generation.ip_adapter encodes it with
+their CLIP image encoder. Nothing is downloaded here (see models.weights_manifest); a missing file is reported as
+"needs file X" before a job is queued.
 """
 
 from __future__ import annotations
@@ -20,6 +22,22 @@ import cv2
 import numpy as np
 
 from webui.core.errors import UserError
+from webui.generation.annotator_images import (
+    PreprocessInput,
+    blur_gaussian_map,
+    canny_map,
+    color_grid_map,
+    hwc3,
+    invert_map,
+    lineart_standard_map,
+    none_map,
+    recolor_map,
+    resize_with_pad,
+    scribble_xdog_map,
+    shuffle_map,
+    threshold_map,
+    tile_resample_map,
+)
 
 log = logging.getLogger(__name__)
 
@@ -68,16 +86,6 @@ class WeightFile:
         return f"https://huggingface.co/{self.repo}/resolve/main/{self.source or self.filename}"
 
 
-@dataclass(frozen=True)
-class PreprocessInput:
-    image: np.ndarray  # (h, w, 3) uint8 RGB
-    resolution: int
-    threshold_a: float
-    threshold_b: float
-    weights: dict[str, Path]  # file name → where it was found
-    seed: int = 0
-
-
 Runner = Callable[[PreprocessInput, "Annotators"], np.ndarray]
 
 RESOLUTION = Slider("Resolution", 512, 64, 2048, 8)
@@ -105,118 +113,6 @@ class Preprocessor:
             float(self.slider_1.clamp(threshold_a)),
             float(self.slider_2.clamp(threshold_b)),
         )
-
-
-# -- image helpers (the extension's annotator/util.py behaviour) -----------------------------------------------
-def hwc3(x: np.ndarray) -> np.ndarray:
-    """Gray → RGB, RGBA → RGB over white, as the extension's HWC3."""
-    if x.dtype != np.uint8:
-        x = x.clip(0, 255).astype(np.uint8)
-    if x.ndim == 2:
-        x = x[:, :, None]
-    channels = x.shape[2]
-    if channels == 3:
-        return x
-    if channels == 1:
-        return np.concatenate([x, x, x], axis=2)
-    color, alpha = x[:, :, :3].astype(np.float32), x[:, :, 3:4].astype(np.float32) / 255.0
-    return (color * alpha + 255.0 * (1.0 - alpha)).clip(0, 255).astype(np.uint8)
-
-
-def _pad64(x: int) -> int:
-    return int(np.ceil(float(x) / 64.0) * 64 - x)
-
-
-def resize_with_pad(image: np.ndarray, resolution: int) -> tuple[np.ndarray, Callable[[np.ndarray], np.ndarray]]:
-    """Short side to `resolution` (cubic up, area down), edge-padded to multiples of 64; returns the padded image
-    and a function that crops a result back (the extension's resize_image_with_pad)."""
-    img = hwc3(image)
-    h_raw, w_raw = img.shape[:2]
-    k = float(resolution) / float(min(h_raw, w_raw))
-    interpolation = cv2.INTER_CUBIC if k > 1 else cv2.INTER_AREA
-    h, w = int(np.round(h_raw * k)), int(np.round(w_raw * k))
-    img = cv2.resize(img, (w, h), interpolation=interpolation)
-    padded = np.pad(img, [[0, _pad64(h)], [0, _pad64(w)], [0, 0]], mode="edge")
-    return np.ascontiguousarray(padded), lambda x: np.ascontiguousarray(x[:h, :w])
-
-
-def _noise_disk(rng: np.random.Generator, h: int, w: int, f: int) -> np.ndarray:
-    noise = rng.uniform(0, 1, size=(h // f + 2, w // f + 2))
-    noise = cv2.resize(noise, (w + 2 * f, h + 2 * f), interpolation=cv2.INTER_CUBIC)[f : f + h, f : f + w]
-    noise = noise - noise.min()
-    return (noise / max(float(noise.max()), 1e-12))[:, :, None]
-
-
-# -- model-free preprocessors -----------------------------------------------------------------------------------
-def _none(inp: PreprocessInput, _: Annotators) -> np.ndarray:
-    return hwc3(inp.image)
-
-
-def _invert(inp: PreprocessInput, _: Annotators) -> np.ndarray:
-    return 255 - hwc3(inp.image)
-
-
-def _canny(inp: PreprocessInput, _: Annotators) -> np.ndarray:
-    img, unpad = resize_with_pad(inp.image, inp.resolution)
-    return unpad(cv2.Canny(img, int(inp.threshold_a), int(inp.threshold_b)))
-
-
-def _threshold(inp: PreprocessInput, _: Annotators) -> np.ndarray:
-    img, unpad = resize_with_pad(inp.image, inp.resolution)
-    result = np.zeros(img.shape[:2], np.uint8)
-    result[np.min(img, axis=2) > inp.threshold_a] = 255
-    return unpad(result)
-
-
-def _blur_gaussian(inp: PreprocessInput, _: Annotators) -> np.ndarray:
-    img, unpad = resize_with_pad(inp.image, inp.resolution)
-    return cv2.GaussianBlur(unpad(img), (0, 0), float(inp.threshold_a))
-
-
-def _scribble_xdog(inp: PreprocessInput, _: Annotators) -> np.ndarray:
-    img, unpad = resize_with_pad(inp.image, inp.resolution)
-    g1 = cv2.GaussianBlur(img.astype(np.float32), (0, 0), 0.5)
-    g2 = cv2.GaussianBlur(img.astype(np.float32), (0, 0), 5.0)
-    dog = (255 - np.min(g2 - g1, axis=2)).clip(0, 255).astype(np.uint8)
-    result = np.zeros(img.shape[:2], np.uint8)
-    result[2 * (255 - dog) > inp.threshold_a] = 255  # uint8 arithmetic (wraps), as the extension computes it
-    return unpad(result)
-
-
-def _shuffle(inp: PreprocessInput, _: Annotators) -> np.ndarray:
-    """Content shuffle with a random flow field; seeded by the job's seed (the extension uses the global RNG)."""
-    img, unpad = resize_with_pad(inp.image, inp.resolution)
-    img = unpad(img)
-    h, w = img.shape[:2]
-    rng = np.random.default_rng(inp.seed)
-    flow = np.concatenate([_noise_disk(rng, h, w, 256) * (w - 1), _noise_disk(rng, h, w, 256) * (h - 1)], axis=2)
-    return cv2.remap(img, flow.astype(np.float32), None, cv2.INTER_LINEAR)
-
-
-def _tile_resample(inp: PreprocessInput, _: Annotators) -> np.ndarray:
-    img = hwc3(inp.image)
-    if inp.threshold_a < 1.1:
-        return img
-    h, w = int(img.shape[0] / inp.threshold_a), int(img.shape[1] / inp.threshold_a)
-    return cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA)
-
-
-def _lineart_standard(inp: PreprocessInput, _: Annotators) -> np.ndarray:
-    img, unpad = resize_with_pad(inp.image, inp.resolution)
-    x = img.astype(np.float32)
-    intensity = np.min(cv2.GaussianBlur(x, (0, 0), 6.0) - x, axis=2).clip(0, 255)
-    strong = intensity[intensity > 8]
-    intensity /= max(16.0, float(np.median(strong)) if strong.size else 0.0)
-    return unpad((intensity * 127).clip(0, 255).astype(np.uint8))
-
-
-def _recolor(code: int, channel: int) -> Runner:
-    def run(inp: PreprocessInput, _: Annotators) -> np.ndarray:
-        value = cv2.cvtColor(hwc3(inp.image), code)[:, :, channel].astype(np.float32) / 255.0
-        result = ((value**inp.threshold_a) * 255.0).clip(0, 255).astype(np.uint8)
-        return cv2.cvtColor(result, cv2.COLOR_GRAY2RGB)
-
-    return run
 
 
 # -- controlnet_aux detectors (need weight files) --------------------------------------------------------------
@@ -303,33 +199,35 @@ def _lineart(coarse: bool) -> Runner:
 
 
 PREPROCESSORS: tuple[Preprocessor, ...] = (
-    Preprocessor("none", "none", _none, resolution=NO_RESOLUTION),
-    Preprocessor("invert", "invert (from white bg & black line)", _invert, resolution=NO_RESOLUTION),
+    Preprocessor("none", "none", none_map, resolution=NO_RESOLUTION),
+    Preprocessor("invert", "invert (from white bg & black line)", invert_map, resolution=NO_RESOLUTION),
     Preprocessor(
-        "canny", "canny", _canny,
+        "canny", "canny", canny_map,
         slider_1=Slider("Canny Low Threshold", 100, 1, 255), slider_2=Slider("Canny High Threshold", 200, 1, 255),
     ),
-    Preprocessor("shuffle", "shuffle", _shuffle),
+    Preprocessor("shuffle", "shuffle", shuffle_map),
     Preprocessor(
-        "tile_resample", "tile_resample", _tile_resample, resolution=NO_RESOLUTION,
+        "tile_resample", "tile_resample", tile_resample_map, resolution=NO_RESOLUTION,
         slider_1=Slider("Down Sampling Rate", 1.0, 1.0, 8.0, 0.01),
     ),
-    Preprocessor("lineart_standard", "lineart_standard (from white bg & black line)", _lineart_standard),
-    Preprocessor("threshold", "threshold", _threshold, slider_1=Slider("Binarization Threshold", 127, 0, 255)),
-    Preprocessor("blur_gaussian", "blur_gaussian", _blur_gaussian, slider_1=Slider("Sigma", 9.0, 0.01, 64.0, 0.01)),
-    Preprocessor("scribble_xdog", "scribble_xdog", _scribble_xdog, slider_1=Slider("XDoG Threshold", 32, 1, 64)),
+    Preprocessor("lineart_standard", "lineart_standard (from white bg & black line)", lineart_standard_map),
+    Preprocessor("threshold", "threshold", threshold_map, slider_1=Slider("Binarization Threshold", 127, 0, 255)),
+    Preprocessor("blur_gaussian", "blur_gaussian", blur_gaussian_map, slider_1=Slider("Sigma", 9.0, 0.01, 64.0, 0.01)),
+    Preprocessor("scribble_xdog", "scribble_xdog", scribble_xdog_map, slider_1=Slider("XDoG Threshold", 32, 1, 64)),
     Preprocessor(
-        "recolor_luminance", "recolor_luminance", _recolor(cv2.COLOR_BGR2LAB, 0), resolution=NO_RESOLUTION,
+        "recolor_luminance", "recolor_luminance", recolor_map(cv2.COLOR_BGR2LAB, 0), resolution=NO_RESOLUTION,
         slider_1=Slider("Gamma Correction", 1.0, 0.1, 2.0, 0.001),
     ),
     Preprocessor(
-        "recolor_intensity", "recolor_intensity", _recolor(cv2.COLOR_BGR2HSV, 2), resolution=NO_RESOLUTION,
+        "recolor_intensity", "recolor_intensity", recolor_map(cv2.COLOR_BGR2HSV, 2), resolution=NO_RESOLUTION,
         slider_1=Slider("Gamma Correction", 1.0, 0.1, 2.0, 0.001),
     ),
     Preprocessor("hed", "softedge_hed", _hed(safe=False), files=(HED,)),
     Preprocessor("hed_safe", "softedge_hedsafe", _hed(safe=True), files=(HED,)),
     Preprocessor("scribble_hed", "scribble_hed", _hed(scribble=True), files=(HED,)),
     Preprocessor("pidinet", "softedge_pidinet", _pidinet(safe=False), files=(PIDINET,)),
+    Preprocessor("pidinet_sketch", "t2ia_sketch_pidi", _pidinet(apply_filter=True), files=(PIDINET,)),
+    Preprocessor("color", "t2ia_color_grid", color_grid_map),
     Preprocessor("pidinet_safe", "softedge_pidisafe", _pidinet(safe=True), files=(PIDINET,)),
     Preprocessor("scribble_pidinet", "scribble_pidinet", _pidinet(scribble=True), files=(PIDINET,)),
     Preprocessor(
@@ -366,9 +264,9 @@ PREPROCESSORS: tuple[Preprocessor, ...] = (
     Preprocessor("openpose_full", "openpose_full", _openpose(True, True, True), files=OPENPOSE),
     Preprocessor("openpose_hand", "openpose_hand", _openpose(True, True, False), files=OPENPOSE),
     # IP-Adapter: the map is the image itself; generation.ip_adapter encodes it with the CLIP image encoder.
-    Preprocessor("ip-adapter_clip_sd15", "ip-adapter_clip_sd15", _none, resolution=NO_RESOLUTION, files=(CLIP_H,)),
-    Preprocessor("ip-adapter_clip_sdxl", "ip-adapter_clip_sdxl", _none, resolution=NO_RESOLUTION, files=(CLIP_G,)),
-    Preprocessor("ip-adapter_clip_sdxl_plus_vith", "ip-adapter_clip_sdxl_plus_vith", _none,
+    Preprocessor("ip-adapter_clip_sd15", "ip-adapter_clip_sd15", none_map, resolution=NO_RESOLUTION, files=(CLIP_H,)),
+    Preprocessor("ip-adapter_clip_sdxl", "ip-adapter_clip_sdxl", none_map, resolution=NO_RESOLUTION, files=(CLIP_G,)),
+    Preprocessor("ip-adapter_clip_sdxl_plus_vith", "ip-adapter_clip_sdxl_plus_vith", none_map,
                  resolution=NO_RESOLUTION, files=(CLIP_H,)),
 )  # fmt: skip
 
