@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from webui import VERSION
 from webui.api.errors import SamplerNotFound, ScriptNotFound
+from webui.api.responses import images_base64
 from webui.api.schemas import (
     UNSUPPORTED_IMG2IMG_FIELDS,
     UNSUPPORTED_TXT2IMG_FIELDS,
@@ -38,7 +39,7 @@ from webui.generation.request import (
 from webui.generation.runner import GenerationResult
 from webui.generation.samplers.registry import SCHEDULE_NAMES, find_sampler, split_legacy_name
 from webui.images.infotext import parse_infotext
-from webui.images.saving import decode_image_base64, encode_png_base64
+from webui.images.saving import decode_image_base64
 
 log = logging.getLogger(__name__)
 
@@ -440,9 +441,11 @@ def _images(body: StableDiffusionProcessingAPI, result: GenerationResult, kind: 
         log.warning("%s: %s", kind, warning)
     if not body.send_images:
         return []
-    images = [encode_png_base64(image, text) for image, text in zip(result.images, result.infotexts, strict=True)]
+    if len(result.images) != len(result.infotexts):
+        raise ValueError(f"{kind}: {len(result.images)} images but {len(result.infotexts)} infotexts")
     # Matches the extension: each unit's detected map follows the generated images.
-    return images + [encode_png_base64(image, None) for image in result.detected_maps]
+    maps = result.detected_maps
+    return images_base64([*result.images, *maps], [*result.infotexts, *([None] * len(maps))])
 
 
 def txt2img_response(

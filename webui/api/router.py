@@ -11,6 +11,7 @@ from fastapi.params import Depends as DependsParam
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
 
 from webui.api.errors import install_error_handlers
+from webui.api.responses import ApiJSONResponse
 from webui.app import App
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,7 @@ def install_api(server: FastAPI, app: App) -> None:
     from webui.server import parse_credentials
 
     setattr(server.state, STATE_KEY, app)
+    server.router.default_response_class = ApiJSONResponse  # for every route included or added from now on
     install_error_handlers(server)
     dependencies = []
     credentials = parse_credentials(app.settings.api_auth)

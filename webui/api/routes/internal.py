@@ -9,9 +9,10 @@ from typing import Any
 
 from fastapi import APIRouter
 
+from webui.api.responses import PreviewEncoder
 from webui.api.router import AppDep
 from webui.api.schemas import InternalProgressRequest, InternalProgressResponse
-from webui.images.saving import encode_png_base64
+from webui.app import App
 from webui.jobs.job import JobHandle
 
 INTERNAL_PREFIX = "/internal"
@@ -42,7 +43,9 @@ def job_progress(job: JobHandle) -> tuple[float, float | None]:
     return progress, (elapsed / progress - elapsed) if progress > 0 else None
 
 
-def internal_progress(body: InternalProgressRequest, app: AppDep) -> InternalProgressResponse:
+def internal_progress(
+    body: InternalProgressRequest, app: App, encode_preview: PreviewEncoder
+) -> InternalProgressResponse:
     """Matches A1111 1.10: for a queued task "In queue: i/n", for the running one progress, eta and a new live
     preview (as a data: URI) when its id differs from `id_live_preview`; `completed` for the last finished task."""
     runner = app.jobs
@@ -63,7 +66,7 @@ def internal_progress(body: InternalProgressRequest, app: AppDep) -> InternalPro
     if body.live_preview and bool(app.options.get("live_previews_enable")) and image is not None:
         new_id = preview_id(image)
         if new_id != body.id_live_preview:
-            live_preview = "data:image/png;base64," + encode_png_base64(image, None)
+            live_preview = "data:image/png;base64," + encode_preview(image)
             id_live_preview = new_id
     return InternalProgressResponse(
         active=True,
@@ -79,6 +82,11 @@ def internal_progress(body: InternalProgressRequest, app: AppDep) -> InternalPro
 
 def build_router() -> APIRouter:
     router = APIRouter(tags=["internal"])
+    previews = PreviewEncoder()
+
+    def progress(body: InternalProgressRequest, app: AppDep) -> InternalProgressResponse:
+        return internal_progress(body, app, previews)
+
     router.add_api_route("/ping", ping, methods=["GET"], response_model=dict[str, Any])
-    router.add_api_route("/progress", internal_progress, methods=["POST"], response_model=InternalProgressResponse)
+    router.add_api_route("/progress", progress, methods=["POST"], response_model=InternalProgressResponse)
     return router

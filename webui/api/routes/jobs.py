@@ -34,13 +34,13 @@ from webui.api.convert import (
     to_txt2img_request,
     txt2img_response,
 )
+from webui.api.responses import PreviewEncoder
 from webui.api.router import AppDep
 from webui.api.routes.options import apply_options
 from webui.api.schemas import StableDiffusionImg2ImgProcessingAPI, StableDiffusionTxt2ImgProcessingAPI
 from webui.app import App
 from webui.core.errors import UserError
 from webui.core.events import JobDone
-from webui.images.saving import encode_png_base64
 from webui.jobs.registry import JobEntry, JobRegistry
 
 log = logging.getLogger(__name__)
@@ -182,6 +182,7 @@ def _sse(event: str, data: dict[str, Any]) -> str:
 def build_router() -> APIRouter:
     """The routes and their registry: one registry per server (install_api), none at module level."""
     registry = JobRegistry()
+    encode_preview = PreviewEncoder()  # SSE readers of one job share each preview's encoding
     router = APIRouter(tags=["jobs"])
 
     def find(job_id: str) -> JobEntry:
@@ -245,7 +246,7 @@ def build_router() -> APIRouter:
                 }  # fmt: skip
                 preview = record.preview
                 if previews and preview is not None:
-                    data["preview"] = encode_png_base64(preview, None)
+                    data["preview"] = encode_preview(preview)
                 yield _sse("progress", data)
             yield _sse("done", live_status(entry))
 

@@ -9,9 +9,10 @@ from typing import Any
 
 from fastapi import APIRouter
 
+from webui.api.responses import PreviewEncoder
 from webui.api.router import AppDep
 from webui.api.schemas import MemoryResponse, ProgressResponse, ProgressState
-from webui.images.saving import encode_png_base64
+from webui.app import App
 
 log = logging.getLogger(__name__)
 
@@ -19,8 +20,9 @@ log = logging.getLogger(__name__)
 A1111_JOB_NAMES = {"txt2img": "scripts_txt2img", "img2img": "scripts_img2img"}
 
 
-def get_progress(app: AppDep, skip_current_image: bool = False) -> ProgressResponse:
-    """Matches A1111 1.10: progress = 0.01 + job_no/job_count + (step/steps)/job_count, capped at 1; idle → 0."""
+def get_progress(app: App, skip_current_image: bool, encode_preview: PreviewEncoder) -> ProgressResponse:
+    """Matches A1111 1.10: progress = 0.01 + job_no/job_count + (step/steps)/job_count, capped at 1; idle → 0.
+    The live preview is encoded once however many clients poll (polls must not slow the running job)."""
     job = app.jobs.current
     if job is None:
         return ProgressResponse(progress=0, eta_relative=0, state=ProgressState(), current_image=None, textinfo=None)
@@ -49,7 +51,7 @@ def get_progress(app: AppDep, skip_current_image: bool = False) -> ProgressRespo
     )
     image = None
     if not skip_current_image and job.last_preview is not None:
-        image = encode_png_base64(job.last_preview, None)
+        image = encode_preview(job.last_preview)
     textinfo = step.textinfo if step is not None else None
     return ProgressResponse(progress=fraction, eta_relative=eta, state=state, current_image=image, textinfo=textinfo)
 
@@ -114,7 +116,12 @@ def get_memory() -> MemoryResponse:
 
 def build_router() -> APIRouter:
     router = APIRouter(tags=["progress"])
-    router.add_api_route("/progress", get_progress, methods=["GET"], response_model=ProgressResponse)
+    previews = PreviewEncoder()
+
+    def progress(app: AppDep, skip_current_image: bool = False) -> ProgressResponse:
+        return get_progress(app, skip_current_image, previews)
+
+    router.add_api_route("/progress", progress, methods=["GET"], response_model=ProgressResponse)
     router.add_api_route("/interrupt", interrupt, methods=["POST"], response_model=dict[str, Any])
     router.add_api_route("/skip", skip, methods=["POST"], response_model=None)
     router.add_api_route("/memory", get_memory, methods=["GET"], response_model=MemoryResponse)
