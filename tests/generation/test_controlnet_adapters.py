@@ -101,6 +101,21 @@ def test_ip_adapter_weight_zero_is_bit_identical_and_weight_one_changes_the_imag
     assert not np.array_equal(with_controlnet, one)
 
 
+def test_full_face_ip_adapter_uses_the_hidden_states(ip_app) -> None:
+    from webui.models.tiny_control import tiny_ip_adapter
+
+    unet = UNet2DConditionModel.from_config(UNet2DConditionModel.load_config(CONFIGS_DIR / "tiny-sd15" / "unet"))
+    torch.save(
+        tiny_ip_adapter(unet, 64, seed=10, full_face=True), ip_app.paths.controlnet / "ip-adapter-full-face.bin"
+    )
+    plain = run(ip_app)
+    face = dict(model="ip-adapter-full-face")
+    assert np.array_equal(run(ip_app, ip_unit(weight=0.0, **face)), plain)
+    one = run(ip_app, ip_unit(**face))
+    assert np.abs(one - plain).mean() > 1
+    assert not np.array_equal(one, run(ip_app, ip_unit(image=shapes(shift=12).rotate(90), **face)))
+
+
 def test_ip_adapter_pairing_and_missing_encoder_are_clear_errors(ip_app) -> None:
     with pytest.raises(UserError, match="needs an ip-adapter_clip_\\* preprocessor"):
         run(ip_app, unit(model="ip-adapter_tiny"))

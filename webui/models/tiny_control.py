@@ -70,21 +70,36 @@ def tiny_clip_vision(seed: int = 0) -> Any:
 
 
 @torch.no_grad()
-def tiny_ip_adapter(unet: Any, image_embed_dim: int, seed: int = 0) -> dict[str, dict[str, torch.Tensor]]:
-    """A base IP-Adapter for ``unet`` in h94's layout: ``image_proj`` (4 tokens from a CLIP image embedding) and
-    ``ip_adapter`` (to_k_ip / to_v_ip for each cross-attention layer, keys 1, 3, 5, ...), seeded random weights."""
+def tiny_ip_adapter(
+    unet: Any, image_embed_dim: int, seed: int = 0, *, full_face: bool = False
+) -> dict[str, dict[str, torch.Tensor]]:
+    """An IP-Adapter for ``unet`` in h94's layout: ``image_proj`` and ``ip_adapter`` (to_k_ip / to_v_ip for each
+    cross-attention layer, keys 1, 3, 5, ...), seeded random weights. The base kind projects the CLIP image
+    embedding to 4 tokens (``image_embed_dim`` = the encoder's projection width); ``full_face`` maps every
+    penultimate hidden state (``image_embed_dim`` = the encoder's hidden width) through an MLP, as the "full face"
+    adapter does."""
     generator = torch.Generator().manual_seed(seed)
     cross = int(unet.config.cross_attention_dim)
 
     def randn(*shape: int, std: float) -> torch.Tensor:
         return torch.randn(*shape, generator=generator) * std
 
-    image_proj = {
-        "proj.weight": randn(cross * 4, image_embed_dim, std=image_embed_dim**-0.5),
-        "proj.bias": randn(cross * 4, std=0.1),
-        "norm.weight": 1 + randn(cross, std=0.1),
-        "norm.bias": randn(cross, std=0.1),
-    }
+    if full_face:
+        image_proj = {
+            "proj.0.weight": randn(image_embed_dim, image_embed_dim, std=image_embed_dim**-0.5),
+            "proj.0.bias": randn(image_embed_dim, std=0.1),
+            "proj.2.weight": randn(cross, image_embed_dim, std=image_embed_dim**-0.5),
+            "proj.2.bias": randn(cross, std=0.1),
+            "proj.3.weight": 1 + randn(cross, std=0.1),
+            "proj.3.bias": randn(cross, std=0.1),
+        }
+    else:
+        image_proj = {
+            "proj.weight": randn(cross * 4, image_embed_dim, std=image_embed_dim**-0.5),
+            "proj.bias": randn(cross * 4, std=0.1),
+            "norm.weight": 1 + randn(cross, std=0.1),
+            "norm.bias": randn(cross, std=0.1),
+        }
     widths = list(unet.config.block_out_channels)
     layers: dict[str, torch.Tensor] = {}
     key = 1
