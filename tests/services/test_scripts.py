@@ -168,3 +168,19 @@ def test_batch_grid_is_saved_and_shown_first(app_factory) -> None:
     assert [g.name for g in grids] == ["grid-0000.png"]
     single = app.generation.run_sync(replace(BASE, save_images=True))
     assert len(single.images) == 1  # grid_only_if_multiple
+
+
+def test_interrupt_stops_the_whole_script(tiny_app) -> None:
+    request = replace(BASE, steps=6)
+    job = tiny_app.generation.submit(
+        replace(request, script=ScriptCall("X/Y/Z plot", tuple(xyz_args(tiny_app, "Seed", "1-12"))))
+    )
+    for event in job.events(timeout=120):
+        if getattr(event, "job_no", None) == 1:  # the second cell started
+            job.interrupt()
+            break
+    result = job.result(timeout=120)
+    assert result.interrupted
+    made = [text for text in result.infotexts[result.index_of_first_image :] if text]
+    assert len(made) < 12  # the cells not made stay black in the grid, as in A1111
+    assert len(result.images) == 13 and not np.asarray(result.images[-1]).any()
