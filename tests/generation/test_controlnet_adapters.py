@@ -116,6 +116,22 @@ def test_full_face_ip_adapter_uses_the_hidden_states(ip_app) -> None:
     assert not np.array_equal(one, run(ip_app, ip_unit(image=shapes(shift=12).rotate(90), **face)))
 
 
+def test_ip_adapter_in_the_hires_pass_and_on_sdxl(ip_app) -> None:
+    from webui.generation.request import HiresSpec
+    from webui.models.tiny_control import tiny_ip_adapter
+
+    hires = HiresSpec(upscaler="Latent", scale=1.5, steps=2, denoising_strength=0.5)
+    low_only = run(ip_app, ip_unit(hr_option="Low res only"), hires=hires)
+    both = run(ip_app, ip_unit(), hires=hires)
+    assert low_only.shape == (96, 96, 3) and not np.array_equal(low_only, both)
+    unet = UNet2DConditionModel.from_config(UNet2DConditionModel.load_config(CONFIGS_DIR / "tiny-sdxl" / "unet"))
+    torch.save(tiny_ip_adapter(unet, 32, seed=11), ip_app.paths.controlnet / "ip-adapter-tiny-xl.bin")
+    sdxl = dict(checkpoint="tiny-sdxl.safetensors")
+    plain = run(ip_app, **sdxl)
+    assert np.abs(run(ip_app, ip_unit(model="ip-adapter-tiny-xl"), **sdxl) - plain).mean() > 1
+    assert np.array_equal(run(ip_app, **sdxl), plain)
+
+
 def test_ip_adapter_pairing_and_missing_encoder_are_clear_errors(ip_app) -> None:
     with pytest.raises(UserError, match="needs an ip-adapter_clip_\\* preprocessor"):
         run(ip_app, unit(model="ip-adapter_tiny"))
