@@ -176,6 +176,7 @@ def tabs():
                 ToolButton("🔄", elem_id="old_style_refresh")
             with InputAccordion(False, label="Old style", elem_id="old_style_enabled"):
                 gr.Slider(1, 4, elem_id="old_style_slider")
+        gr.Button(elem_id="old_style_go").click(None, inputs=[box], outputs=[box], _js="(v) => v + '!'")
     assert gr.Textbox.update(value="x")["value"] == "x"
     return [(block, "Old style", "old_style_tab")]
 
@@ -191,3 +192,4 @@ def test_gradio3_names_and_ui_components_work(ext_app, extensions_dir: Path) -> 
     assert {"tab_old_style_tab", "old_style_box", "old_style_refresh", "old_style_enabled", "old_style_slider"} <= ids
     refresh = next(c for c in demo.config["components"] if c.get("props", {}).get("elem_id") == "old_style_refresh")
     assert refresh["type"] == "button" and "tool" in refresh["props"]["elem_classes"]
+    assert "(v) => v + '!'" in [dependency.get("js") for dependency in demo.config["dependencies"]]

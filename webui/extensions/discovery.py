@@ -187,7 +187,7 @@ class ScriptFile:
 
 def ordered_scripts(extensions: list[Extension]) -> list[ScriptFile]:
     """scripts/*.py of the enabled extensions in A1111's order: extensions alphabetical, files alphabetical, then
-    moved by metadata.ini `Before`/`After` (a stable topological sort; names may be scripts or whole extensions)."""
+    moved by metadata.ini `Before`/`After` (A1111's topological sort; names may be scripts or whole extensions)."""
     files = [ScriptFile(ext, path) for ext in extensions if ext.enabled for path in ext.script_files()]
     by_name = {f.canonical_name: f for f in files}
     by_extension: dict[str, list[str]] = {}
@@ -211,16 +211,21 @@ def ordered_scripts(extensions: list[Extension]) -> list[ScriptFile]:
 
 
 def _stable_topological(names: list[str], after: dict[str, set[str]]) -> list[str]:
-    """Kahn's algorithm that always takes the earliest ready name; a cycle keeps the original order for the rest."""
+    """A1111's depth-first order: each name comes right after what it must follow, otherwise in list order;
+    a cycle is broken where it is found (every name is still loaded once)."""
     done: list[str] = []
-    pending = list(names)
-    while pending:
-        ready = next((n for n in pending if not (after[n] - set(done) - {n})), None)
-        if ready is None:
-            log.error("Extension scripts have circular Before/After rules: %s; loading them in name order", pending)
-            return done + pending
-        done.append(ready)
-        pending.remove(ready)
+    visited: set[str] = set()
+
+    def visit(name: str) -> None:
+        visited.add(name)
+        for first in sorted(after[name], key=names.index):
+            if first not in visited:
+                visit(first)
+        done.append(name)
+
+    for name in names:
+        if name not in visited:
+            visit(name)
     return done
 
 

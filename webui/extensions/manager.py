@@ -116,7 +116,9 @@ class ExtensionsManager:
             )
 
     def ui_tabs(self) -> list[TabSpec]:
-        """Native tabs, then the tabs A1111-style `on_ui_tabs` callbacks return ((blocks, title, elem_id), ...)."""
+        """Native tabs, then the tabs A1111-style `on_ui_tabs` callbacks return ((blocks, title, elem_id), ...).
+        Called once per UI build, before the Blocks: A1111's `on_before_ui` callbacks run first."""
+        self.registry.fire("before_ui")
         tabs = list(self.registry.tabs)
         for callback, result in self.registry.fire("ui_tabs"):
             for item in result or ():

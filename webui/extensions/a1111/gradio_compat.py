@@ -1,11 +1,12 @@
 """Gradio 3 names that A1111 extensions still use, on today's Gradio (as Forge does; reference A12, A14):
-`gr.Box`, `Component.update(...)`, `.style(...)`. Applied once, only when A1111-style extensions are loaded; it
-only adds names that Gradio lacks, so our own UI is unaffected."""
+`gr.Box`, `Component.update(...)`, `.style(...)`, `_js=` in event listeners. Applied once, only when A1111-style
+extensions are loaded; it only adds names Gradio lacks (and the `_js` alias), so our own UI is unaffected."""
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -32,9 +33,37 @@ def install_gradio3_names() -> list[str]:
     if not hasattr(Block, "update"):  # gr.Textbox.update(value=...) and the like: the same as gr.update(...)
         Block.update = staticmethod(gr.update)  # type: ignore[attr-defined]
         added.append("Block.update")
+    added.extend(_accept_underscore_js(Block))
     if added:
         log.info("Gradio 3 compatibility names for A1111 extensions: %d added", len(added))
     return added
+
+
+def _with_js_alias(listener: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(listener)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        if "_js" in kwargs:  # Gradio 3's name of the js= argument
+            kwargs.setdefault("js", kwargs.pop("_js"))
+        return listener(*args, **kwargs)
+
+    call._accepts_underscore_js = True  # type: ignore[attr-defined]
+    return call
+
+
+def _accept_underscore_js(base: type) -> list[str]:
+    """Event listeners (`.click(fn, ..., _js="...")`) of every Gradio block class accept Gradio 3's `_js=`."""
+    done = []
+    pending = [base]
+    while pending:
+        cls = pending.pop()
+        pending.extend(cls.__subclasses__())
+        for event in getattr(cls, "EVENTS", []):
+            name = event if isinstance(event, str) else getattr(event, "event_name", None)
+            listener = vars(cls).get(name) if name else None
+            if callable(listener) and not getattr(listener, "_accepts_underscore_js", False):
+                setattr(cls, name, _with_js_alias(listener))
+                done.append(f"{cls.__name__}.{name}")
+    return done
 
 
 @contextmanager
