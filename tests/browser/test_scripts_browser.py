@@ -37,6 +37,10 @@ def test_xyz_plot_from_the_script_dropdown_gives_a_grid(ui: BrowserPage) -> None
     x_values.fill("1, 2")
     choose(page, f"{TAB} #script_txt2img_xyz_plot_y_type", "CFG Scale")
     page.locator(f"{TAB} #script_txt2img_xyz_plot_y_values textarea").fill("3, 6")
+    page.locator("#txt2img_xy_grid_swap_axes_button").click()  # X is now CFG Scale 3, 6; Y is Steps 1, 2
+    page.wait_for_function(
+        "() => document.querySelector('#script_txt2img_xyz_plot_x_type input').value === 'CFG Scale'"
+    )
     page.locator("#txt2img_generate").click()
 
     page.wait_for_function(
@@ -44,7 +48,8 @@ def test_xyz_plot_from_the_script_dropdown_gives_a_grid(ui: BrowserPage) -> None
     )
     assert_no_error_toast(page)
     info = page.locator("#html_info_txt2img").inner_text()
-    assert "Script: X/Y/Z plot" in info and "X Type: Steps" in info and "Y Type: CFG Scale" in info
+    assert "Script: X/Y/Z plot" in info and "X Type: CFG Scale" in info and "Y Type: Steps" in info
+    assert 'X Values: "3, 6"' in info and 'Y Values: "1, 2"' in info
     first = page.locator("#txt2img_gallery img").first
     size = first.evaluate("img => new Promise(r => img.complete ? r([img.naturalWidth, img.naturalHeight]) "
                           ": img.addEventListener('load', () => r([img.naturalWidth, img.naturalHeight])))")  # fmt: skip

@@ -13,6 +13,7 @@ import gradio as gr
 
 from webui.generation.request import ScriptCall, Txt2ImgRequest
 from webui.services.scripts.base import GenerationScript, ScriptArg
+from webui.services.scripts.prompt_scripts import PromptsFromFile
 from webui.services.scripts.registry import ScriptRegistry
 from webui.services.scripts.xyz_plot import XyzPlot
 
@@ -39,6 +40,7 @@ class ScriptsWidgets:
     scripts: list[GenerationScript]
     groups: list[gr.Group]
     controls: dict[str, list[gr.components.Component | None]] = field(default_factory=dict)  # by title
+    helpers: dict[str, list[Any]] = field(default_factory=dict)  # UI-only extras (swap buttons, file upload)
 
     def request_inputs(self) -> dict[str, gr.components.Component]:
         inputs: dict[str, gr.components.Component] = {SCRIPT_KEY: self.dropdown}
@@ -88,9 +90,24 @@ def render_scripts(tab: str, registry: ScriptRegistry) -> ScriptsWidgets:
                 _render_arg(spec, script_elem_id(tab, script, spec.elem_id or spec.key))
                 for spec in script.arguments(tab)
             ]  # fmt: skip
+            widgets.helpers[script.title] = _render_helpers(tab, script)
         widgets.groups.append(group)
         widgets.controls[script.title] = controls
     return widgets
+
+
+def _render_helpers(tab: str, script: GenerationScript) -> list[Any]:
+    """A1111's controls that are not script arguments: X/Y/Z plot's swap buttons, the prompts file upload."""
+    if isinstance(script, XyzPlot):
+        with gr.Row(variant="compact", elem_id=f"{tab}_swap_axes"):
+            return [
+                gr.Button("Swap X/Y axes", elem_id=f"{tab}_xy_grid_swap_axes_button"),
+                gr.Button("Swap Y/Z axes", elem_id=f"{tab}_yz_grid_swap_axes_button"),
+                gr.Button("Swap X/Z axes", elem_id=f"{tab}_xz_grid_swap_axes_button"),
+            ]
+    if isinstance(script, PromptsFromFile):
+        return [gr.File(label="Upload prompt inputs", type="binary", elem_id=script_elem_id(tab, script, "file"))]
+    return []
 
 
 def bind_scripts(w: ScriptsWidgets) -> None:
@@ -103,6 +120,26 @@ def bind_scripts(w: ScriptsWidgets) -> None:
     for script in w.scripts:
         if isinstance(script, XyzPlot):
             _bind_xyz(script, w.tab, w.controls[script.title])
+            _bind_swaps(w.controls[script.title], w.helpers[script.title])
+        elif isinstance(script, PromptsFromFile):
+            (upload,) = w.helpers[script.title]
+            upload.upload(read_prompt_file, inputs=[upload], outputs=[w.controls[script.title][3]])
+
+
+def read_prompt_file(data: bytes | None) -> Any:
+    """An uploaded prompts file fills "List of prompt inputs" (A1111's load_prompt_file)."""
+    return gr.update() if not data else data.decode("utf8", errors="ignore")
+
+
+def _bind_swaps(controls: list[Any], buttons: list[Any]) -> None:
+    """Swap two axes' type and values (A1111's swap buttons)."""
+
+    def swap(*values: Any) -> tuple[Any, ...]:
+        return (*values[3:], *values[:3])
+
+    for button, (a, b) in zip(buttons, ((0, 3), (3, 6), (0, 6)), strict=True):
+        pair = [*controls[a : a + 3], *controls[b : b + 3]]
+        button.click(swap, inputs=pair, outputs=pair, show_progress="hidden")
 
 
 def _bind_xyz(script: XyzPlot, tab: str, controls: list[Any]) -> None:
