@@ -13,6 +13,10 @@ if TYPE_CHECKING:
 
 pytestmark = [pytest.mark.browser, pytest.mark.filterwarnings("ignore::Warning:gradio.queueing")]
 TAB = "#tab_txt2img"
+NATURAL_SIZE = """img => new Promise(done => {
+    const size = () => done([img.naturalWidth, img.naturalHeight]);
+    img.complete ? size() : img.addEventListener("load", size);
+})"""
 
 
 def choose(page: Any, dropdown: str, text: str) -> None:
@@ -51,6 +55,5 @@ def test_xyz_plot_from_the_script_dropdown_gives_a_grid(ui: BrowserPage) -> None
     assert "Script: X/Y/Z plot" in info and "X Type: CFG Scale" in info and "Y Type: Steps" in info
     assert 'X Values: "3, 6"' in info and 'Y Values: "1, 2"' in info
     first = page.locator("#txt2img_gallery img").first
-    size = first.evaluate("img => new Promise(r => img.complete ? r([img.naturalWidth, img.naturalHeight]) "
-                          ": img.addEventListener('load', () => r([img.naturalWidth, img.naturalHeight])))")  # fmt: skip
+    size = first.evaluate(NATURAL_SIZE)
     assert size[0] > 2 * 64 and size[1] > 2 * 64  # 2x2 cells with the labels beside and above
