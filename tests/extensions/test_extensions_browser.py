@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -64,3 +65,25 @@ def test_extension_tab_js_css_and_apply(page_with_extension: tuple[Any, Any]) ->
     page.locator("#extensions_apply").click()
     page.locator("#extensions_installed_info").get_by_text("Restart the web UI").wait_for()
     assert app.options.get("disabled_extensions") == ["demo-ext"]
+
+
+def test_available_tab_installs_from_a_local_index(page_with_extension: tuple[Any, Any], tmp_path: Path) -> None:
+    from tests.extensions.conftest import git_repo
+
+    page, app = page_with_extension
+    repo = git_repo(write_extension(tmp_path / "remote", "sd-webui-listed"))
+    index = tmp_path / "index.json"
+    entry = {"name": "Listed Ext", "url": repo.as_uri(), "description": "from the index", "tags": ["tab"]}
+    index.write_text(json.dumps({"tags": {"tab": "adds a tab"}, "extensions": [entry]}))
+    page.get_by_role("tab", name="Extensions").click()
+    page.get_by_role("tab", name="Available").click()
+    url_box = page.locator("#extensions_index_url textarea, #extensions_index_url input").first
+    url_box.fill(str(index))
+    page.locator("#extensions_load_index").click()
+    row = page.locator("#available_extensions tr", has_text="Listed Ext")
+    row.wait_for()
+    row.get_by_role("button", name="Install").click()
+    page.locator("#extensions_available_result").get_by_text("Installed into").wait_for()
+    assert (app.settings.data_dir / "extensions" / "sd-webui-listed" / "installed.marker").exists()
+    # as in A1111, installed rows are hidden while the "installed" tag is ticked
+    page.locator("#extensions_available_html").get_by_text("Extension hidden: 1").wait_for()
