@@ -45,10 +45,11 @@ def png_base64(image: Image.Image, infotext: str | None = None) -> str:
 
 def images_base64(images: Sequence[Image.Image], infotexts: Sequence[str | None]) -> list[str]:
     """png_base64 of each image with its infotext, in order; several images are encoded in parallel (Pillow
-    releases the GIL while it compresses)."""
+    releases the GIL while it compresses). Not when one image object is listed twice: Pillow keeps the save
+    options on the image while it saves, so two threads saving one object could mix them up."""
     if len(images) != len(infotexts):
         raise ValueError(f"{len(images)} images but {len(infotexts)} infotexts")
-    if len(images) < 2:
+    if len(images) < 2 or len({id(image) for image in images}) < len(images):
         return [png_base64(image, text) for image, text in zip(images, infotexts, strict=True)]
     with ThreadPoolExecutor(max_workers=min(len(images), os.cpu_count() or 1), thread_name_prefix="api-png") as pool:
         return list(pool.map(png_base64, images, infotexts))
