@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
@@ -34,6 +35,7 @@ from webui.generation.request import (
     Img2ImgRequest,
     InpaintSpec,
     ScriptCall,
+    SoftInpaintSpec,
     Txt2ImgRequest,
 )
 from webui.generation.runner import GenerationResult
@@ -58,6 +60,8 @@ TXT2IMG_INFOTEXT_FIELDS: dict[str, str] = {
     "Hires upscale": "hr_scale", "Hires upscaler": "hr_upscaler", "Hires steps": "hr_second_pass_steps",
     "Hires resize-1": "hr_resize_x", "Hires resize-2": "hr_resize_y", "Hires prompt": "hr_prompt",
     "Hires negative prompt": "hr_negative_prompt", "Hires sampler": "hr_sampler_name",
+    "Hires checkpoint": "hr_checkpoint_name", "Hires schedule type": "hr_scheduler",
+    "Refiner": "refiner_checkpoint", "Refiner switch at": "refiner_switch_at",
 }  # fmt: skip
 IMG2IMG_INFOTEXT_FIELDS: dict[str, str] = {"Mask blur": "mask_blur"}
 HIRES_INFOTEXT_KEYS = ("Hires upscale", "Hires upscaler", "Hires resize-1")
@@ -73,6 +77,7 @@ OVERRIDE_CLIP_SKIP = "CLIP_stop_at_last_layers"
 OVERRIDE_VAE = "sd_vae"
 HANDLED_OVERRIDES = frozenset({OVERRIDE_CHECKPOINT, OVERRIDE_CLIP_SKIP, OVERRIDE_VAE})
 CONTROLNET_SCRIPT = "controlnet"  # the extension's script title, lower-cased
+SOFT_INPAINTING_SCRIPT = "soft inpainting"  # A1111's built-in; args [enabled, bias, strength, boost, inf, thr, con]
 
 
 class InitImageNotFound(UserError):
@@ -157,12 +162,28 @@ def apply_infotext(body: BodyT) -> BodyT:
         raise InvalidRequest([f"infotext: {exc}"]) from None
 
 
+def soft_inpainting(body: StableDiffusionProcessingAPI) -> SoftInpaintSpec | None:
+    """`alwayson_scripts["soft inpainting"].args` = [enabled, schedule bias, preservation strength, transition
+    contrast boost, mask influence, difference threshold, difference contrast] (A1111's order); missing values
+    keep A1111's defaults."""
+    entry = next((v for k, v in body.alwayson_scripts.items() if k.lower() == SOFT_INPAINTING_SCRIPT), None)
+    args = entry.get("args", []) if isinstance(entry, dict) else []
+    if not isinstance(args, list) or not args or not args[0]:
+        return None
+    try:
+        values = [float(v) for v in args[1:7]]
+    except (TypeError, ValueError):
+        raise InvalidRequest(["alwayson_scripts.soft inpainting.args must be numbers after 'enabled'"]) from None
+    fields = [f.name for f in dataclasses.fields(SoftInpaintSpec)]
+    return SoftInpaintSpec(**dict(zip(fields, values, strict=False)))
+
+
 def check_scripts(body: StableDiffusionProcessingAPI) -> None:
     """Only the always-on "ControlNet" script exists (title compared case-insensitively, as A1111 does); any
     other always-on title is not found (A1111's 422 message). `script_name` is looked up in the App's script
     registry when the request is submitted (unknown: 422 "Script '…' not found")."""
     for title in body.alwayson_scripts:
-        if title.lower() != CONTROLNET_SCRIPT:
+        if title.lower() not in (CONTROLNET_SCRIPT, SOFT_INPAINTING_SCRIPT):
             raise ScriptNotFound(f"always on script {title} not found")
 
 
@@ -297,6 +318,9 @@ def _common_fields(body: StableDiffusionProcessingAPI, sampler: ResolvedSampler)
         "extra": {"disable_extra_networks": True} if body.disable_extra_networks else {},
         "controls": control_units(body),
         "script": ScriptCall(body.script_name, tuple(body.script_args)) if body.script_name else None,
+        "refiner_checkpoint": body.refiner_checkpoint,
+        "refiner_switch_at": 0.8 if body.refiner_switch_at is None else body.refiner_switch_at,
+        "s_min_uncond": body.s_min_uncond,
     }
 
 
@@ -315,6 +339,8 @@ def hires_spec(body: StableDiffusionTxt2ImgProcessingAPI) -> HiresSpec | None:
         prompt=body.hr_prompt,
         negative_prompt=body.hr_negative_prompt,
         sampler=resolve_hires_sampler(body.hr_sampler_name),
+        scheduler="" if body.hr_scheduler in (None, SAME_SCHEDULER) else body.hr_scheduler,
+        checkpoint="" if body.hr_checkpoint_name in (None, SAME_CHECKPOINT) else body.hr_checkpoint_name,
     )
 
 
@@ -375,6 +401,7 @@ def to_img2img_request(body: StableDiffusionImg2ImgProcessingAPI, sampler: Resol
             masked_content=fill,
             only_masked=body.inpaint_full_res,
             only_masked_padding=body.inpaint_full_res_padding,
+            soft=soft_inpainting(body),
         )
     return Img2ImgRequest(
         **fields,

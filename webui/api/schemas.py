@@ -12,10 +12,9 @@ from pydantic import BaseModel, ConfigDict, Field
 #   variation seeds:        subseed, subseed_strength, seed_resize_from_h, seed_resize_from_w
 #   face restoration:       restore_faces
 #   tiling:                 tiling
-#   sampler fine-tuning:    eta, s_min_uncond, s_churn, s_tmax, s_tmin, s_noise
-#   refiner:                refiner_checkpoint, refiner_switch_at
+#   sampler fine-tuning:    eta, s_churn, s_tmax, s_tmin, s_noise
 #   infotext comments:      comments
-#   hires fix (txt2img):    hr_checkpoint_name, hr_scheduler, firstpass_image
+#   hires fix (txt2img):    firstpass_image
 #   img2img:                image_cfg_scale (instruct-pix2pix), mask_round (always rounded), initial_noise_multiplier,
 #                           latent_mask
 # do_not_save_samples and do_not_save_grid are accepted and overridden by save_images, as in A1111.
@@ -23,11 +22,10 @@ from pydantic import BaseModel, ConfigDict, Field
 # ControlNetUnitRequest objects); naming another one is a 422 (as A1111 answers for a script it does not have).
 UNSUPPORTED_COMMON_FIELDS: tuple[str, ...] = (
     "styles", "subseed", "subseed_strength", "seed_resize_from_h", "seed_resize_from_w", "restore_faces", "tiling",
-    "eta", "s_min_uncond", "s_churn", "s_tmax", "s_tmin", "s_noise", "refiner_checkpoint", "refiner_switch_at",
-    "comments",
+    "eta", "s_churn", "s_tmax", "s_tmin", "s_noise", "comments",
 )  # fmt: skip
 UNSUPPORTED_TXT2IMG_FIELDS: tuple[str, ...] = (
-    *UNSUPPORTED_COMMON_FIELDS, "hr_checkpoint_name", "hr_scheduler", "firstpass_image",
+    *UNSUPPORTED_COMMON_FIELDS, "firstpass_image",
 )  # fmt: skip
 UNSUPPORTED_IMG2IMG_FIELDS: tuple[str, ...] = (
     *UNSUPPORTED_COMMON_FIELDS, "image_cfg_scale", "mask_round", "initial_noise_multiplier", "latent_mask",

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from webui.generation import soft_inpaint
 from webui.generation.request import Img2ImgRequest
 from webui.generation.seeds import NoiseSource
 from webui.images.masking import apply_overlay, crop_region, expand_to_ratio, fill_masked, overlay_of, prepare_mask
@@ -49,6 +50,7 @@ class Prepared:
     overlay: Image.Image | None  # original pixels outside the mask
     paste_box: tuple[int, int, int, int] | None  # "Only masked": where the result goes in the full picture
     latent_mask: Image.Image | None  # (w, h) mask that becomes the latent mask
+    original: Image.Image | None = None  # the picture before the "Only masked" crop (soft inpainting's overlay)
 
 
 class Img2ImgTask:
@@ -63,6 +65,8 @@ class Img2ImgTask:
         self.device = model.unet.device
         self.width, self.height = request.size.width, request.size.height
         self._batch_cache: dict[int, tuple[list[Prepared], torch.Tensor, torch.Tensor | None]] = {}
+        self.soft = request.inpaint.soft if request.inpaint is not None else None
+        self._sampled: torch.Tensor | None = None  # the last batch's sampled latents (soft inpainting's masks)
 
     # -- preparing inputs ------------------------------------------------------------------------------------
     def _mask(self) -> tuple[Image.Image | None, Image.Image | None, tuple[int, int, int, int] | None]:
@@ -91,12 +95,13 @@ class Img2ImgTask:
         if box is None and req.resize_mode != LATENT_UPSCALE:
             image = resize_image(req.resize_mode, image, self.width, self.height)
         overlay = overlay_of(image, overlay_mask) if overlay_mask is not None else None
+        original = image
         if box is not None:
             image = resize_image("Resize and fill", image.crop(box), self.width, self.height)
         if mask is not None and req.inpaint is not None and req.inpaint.masked_content == "fill":
             image = fill_masked(image, mask)
         paste = (box[0], box[1], box[2] - box[0], box[3] - box[1]) if box is not None else None
-        return Prepared(image, overlay, paste, mask)
+        return Prepared(image, overlay, paste, mask, original)
 
     def _batch(self, batch_no: int, n: int) -> tuple[list[Prepared], torch.Tensor, torch.Tensor | None]:
         """Prepared inputs, init latents and the latent mask (1 = repaint) for one batch, computed once."""
@@ -110,7 +115,9 @@ class Img2ImgTask:
             mask = None
             if prepared[0].latent_mask is not None:
                 small = prepared[0].latent_mask.convert("L").resize((self.width // 8, self.height // 8))
-                mask = torch.from_numpy(np.around(np.asarray(small, dtype=np.float32) / 255.0)).to(self.device)
+                values = np.asarray(small, dtype=np.float32) / 255.0
+                values = values if self.soft is not None else np.around(values)  # A1111: mask_round off for soft
+                mask = torch.from_numpy(values).to(self.device)
                 mask = mask[None, None].expand(n, 4, -1, -1)
             self._batch_cache = {batch_no: (prepared, latents, mask)}
         return self._batch_cache[batch_no]
@@ -144,7 +151,13 @@ class Img2ImgTask:
         if mask is None or self.model.unet.config.in_channels == 9:
             return denoise
 
+        soft = self.soft
+
         def masked(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+            if soft is not None:
+                return soft_inpaint.latent_blend(
+                    soft, init, denoise(x, sigma), soft_inpaint.modified_nmask(soft, mask, sigma)
+                )
             return init * (1 - mask) + denoise(x, sigma) * mask
 
         return masked
@@ -168,13 +181,31 @@ class Img2ImgTask:
         _, init, mask = self._batch_cache[batch_no]
         if mask is None:
             return latents
+        if self.soft is not None:  # no final blend: the pixel composite below decides
+            self._sampled = latents
+            return latents
         return init * (1 - mask) + latents * mask
 
     def finish_images(self, images: list[Image.Image], batch_no: int) -> list[Image.Image]:
         prepared = self._batch_cache[batch_no][0]
         if self.request.denoising_strength == 0 and self.request.inpaint is None:
             return [p.image.copy() for p in prepared]
+        if self.soft is not None and self._sampled is not None:
+            return self._soft_composite(images, batch_no)
         return [apply_overlay(img, p.paste_box, p.overlay) for img, p in zip(images, prepared, strict=True)]
+
+    def _soft_composite(self, images: list[Image.Image], batch_no: int) -> list[Image.Image]:
+        """Soft inpainting: the original stays where the result hardly differs from it (A1111's adaptive masks)."""
+        prepared, init, mask = self._batch_cache[batch_no]
+        assert self.soft is not None and mask is not None and self._sampled is not None
+        masks = soft_inpaint.adaptive_masks(self.soft, mask, init, self._sampled, (self.width, self.height))
+        out: list[Image.Image] = []
+        for image, p, converted in zip(images, prepared, masks, strict=True):
+            original = p.original or p.image
+            if p.paste_box is not None:
+                converted = soft_inpaint.uncrop(converted, original.size, p.paste_box)
+            out.append(apply_overlay(image, p.paste_box, overlay_of(original, converted)))
+        return out
 
     def infotext(self) -> dict[str, object]:
         req = self.request
@@ -189,4 +220,6 @@ class Img2ImgTask:
             if spec.only_masked:
                 values["Inpaint area"] = "Only masked"
                 values["Masked area padding"] = spec.only_masked_padding
+            if spec.soft is not None:
+                values.update(soft_inpaint.infotext(spec.soft))
         return values
