@@ -218,7 +218,7 @@ def run_txt2img(
     if hires is not None:
         extra_params = {**hires.infotext(), **extra_params}
     steps = len(sigmas) - 1
-    hooks = controls.hooks(req.size.width, req.size.height, sigmas) if controls else None
+    control_hooks = controls.hooks(req.size.width, req.size.height, sigmas) if controls else None
     hires_hooks = controls.hooks(hires.width, hires.height, hires.sigmas, hires=True) if controls and hires else None
     per_batch = steps + (hires.steps if hires is not None else 0)
     result = GenerationResult(
@@ -240,7 +240,9 @@ def run_txt2img(
         )
         size = (req.size.width, req.size.height)
         image_cond = task.image_conditioning(model, batch_no, len(seeds))
-        denoiser: Any = make_denoiser(plan, model, plan.sampler, discrete, conds.at, size, image_cond, steps, hooks)
+        denoiser: Any = make_denoiser(
+            plan, model, plan.sampler, discrete, conds.at, size, image_cond, steps, control_hooks
+        )
         if refiner is not None:
             prompts = (plan.prompt_text, plan.negative_text, None)
             cond_for = partial(task.image_conditioning, batch_no=batch_no, n=len(seeds))
