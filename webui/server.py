@@ -47,5 +47,7 @@ def create_server(app: App) -> FastAPI:
     if app.extensions is not None:  # on_app_started(demo, app) and extension routes, behind --api-auth
         from webui.extensions.serving import start_extensions
 
-        start_extensions(server, blocks, app.extensions.registry, parse_credentials(settings.api_auth))
+        roots = [ext.path for ext in app.extensions.list() if ext.enabled]
+        credentials = parse_credentials(settings.api_auth)
+        start_extensions(server, blocks, app.extensions.registry, credentials, (roots, app.extensions.project_root))
     return server

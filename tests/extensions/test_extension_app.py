@@ -43,6 +43,7 @@ def test_tab_assets_and_route_under_api_auth(ext_app, extensions_dir: Path) -> N
     assert "rgb(1, 2, 3)" in css
     client = TestClient(create_server(app))
     assert client.get("/demo-ext/ping").status_code == 401
+    assert client.get(f"/file={extensions_dir}/demo-ext/style.css").status_code == 401
     answer = client.get("/demo-ext/ping", headers=AUTH)
     assert answer.status_code == 200
     assert answer.json() == {"pong": True, "option": 7, "data_dir": str(app.settings.data_dir)}
@@ -52,10 +53,16 @@ def test_tab_assets_and_route_under_api_auth(ext_app, extensions_dir: Path) -> N
 
 
 def test_route_is_open_without_api_auth_and_ui_serves(ext_app, extensions_dir: Path) -> None:
-    write_extension(extensions_dir)
-    client = TestClient(create_server(ext_app()))
+    ext = write_extension(extensions_dir)
+    app = ext_app()
+    client = TestClient(create_server(app))
     assert client.get("/demo-ext/ping").json()["pong"] is True
     assert client.get("/").status_code == 200
+    # Gradio 3's file= URLs for the extension's own files, and nothing outside enabled extensions
+    assert "onUiLoaded" in client.get(f"/file={ext}/javascript/x.js").text
+    (app.settings.data_dir / "secret.txt").write_text("secret")
+    for outside in ("/etc/hostname", f"{ext}/../../secret.txt", str(app.settings.data_dir / "secret.txt")):
+        assert client.get(f"/file={outside}").status_code == 404
 
 
 def test_disabled_extension_is_not_loaded_on_next_build(ext_app, extensions_dir: Path) -> None:

@@ -6,10 +6,12 @@ from __future__ import annotations
 import base64
 import binascii
 import secrets
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI
-from starlette.responses import JSONResponse
+from fastapi import FastAPI, HTTPException
+from starlette.responses import FileResponse, JSONResponse
 from starlette.routing import BaseRoute, Match, Mount
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -51,12 +53,33 @@ class ExtensionRouteAuth:
         await self.app(scope, receive, send)
 
 
+def file_route(roots: list[Path], base: Path) -> Callable[[str], FileResponse]:
+    """Gradio 3's `file=<path>` URLs, which extension scripts use to fetch their own files: only files inside an
+    enabled extension's folder are served (relative paths are taken from the UI root, as A1111 does)."""
+    allowed = [root.resolve() for root in roots]
+
+    def serve_file(path: str) -> FileResponse:
+        wanted = Path(path)
+        target = (wanted if wanted.is_absolute() else base / wanted).resolve()
+        if not target.is_file() or not any(target.is_relative_to(root) for root in allowed):
+            raise HTTPException(status_code=404, detail="File not found")
+        return FileResponse(target)
+
+    return serve_file
+
+
 def start_extensions(
-    server: FastAPI, demo: Any, registry: ExtensionRegistry, credentials: list[tuple[str, str]]
+    server: FastAPI,
+    demo: Any,
+    registry: ExtensionRegistry,
+    credentials: list[tuple[str, str]],
+    file_roots: tuple[list[Path], Path] | None = None,
 ) -> list[BaseRoute]:
-    """Add native routes, fire `app_started(demo, server)`, move the new routes ahead of the Gradio mount at "/",
-    and protect them when API logins are set. Returns the routes extensions added."""
+    """Add native routes (and `file=` for the extensions' own files), fire `app_started(demo, server)`, move the new
+    routes ahead of the Gradio mount at "/", and protect them when API logins are set. Returns the added routes."""
     before = {id(route) for route in server.router.routes}
+    if file_roots is not None and file_roots[0]:
+        server.add_api_route("/file={path:path}", file_route(*file_roots), methods=["GET"], include_in_schema=False)
     for spec in registry.routes:
         server.add_api_route(spec.path, spec.endpoint, methods=list(spec.methods))
     registry.fire("app_started", demo, server)
