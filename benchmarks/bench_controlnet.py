@@ -1,5 +1,6 @@
 """ControlNet speed: our txt2img with 0, 1 and 2 ControlNet units against diffusers' StableDiffusionControlNetPipeline
-(one ControlNet, and MultiControlNetModel with two) on the same model, sampler, steps, seed, size and control map.
+(one ControlNet, and MultiControlNetModel with two) on the same model, sampler, steps, seed, size and control map;
+then one T2I-Adapter unit (against StableDiffusionAdapterPipeline) and one IP-Adapter unit against no unit.
 
 Runs are interleaved (ours, theirs, ours, …) so background load hits both alike. Prints it/s per configuration
 and the ratio diffusers time / ours (above 1.0: we are faster). The control map goes through the "none"
@@ -60,6 +61,61 @@ def timed(device: str, fn: Callable[[], object]) -> float:
     if device.startswith("cuda"):
         torch.cuda.synchronize()
     return time.perf_counter() - start
+
+
+def bench_adapters(app, models: Path, args: argparse.Namespace, hint: Image.Image, common: dict) -> list[str]:
+    """Ours with one T2I-Adapter unit and one IP-Adapter unit (seeded tiny adapter weights; a tiny CLIP image
+    encoder) against no unit, and the T2I-Adapter against diffusers' StableDiffusionAdapterPipeline."""
+    from diffusers import EulerDiscreteScheduler, StableDiffusionAdapterPipeline, T2IAdapter
+
+    from webui.generation.controlnet import ControlUnit
+    from webui.generation.request import Txt2ImgRequest
+    from webui.models.tiny_control import tiny_clip_vision, tiny_ip_adapter, tiny_t2i_adapter
+
+    checkpoint = app.models.find_checkpoint(common["checkpoint"])
+    with app.models.acquire_checkpoint(checkpoint) as model:
+        tiny_t2i_adapter(model.unet.config, seed=5).save_pretrained(models / "ControlNet" / "bench-t2i-adapter")
+        encoder_dir = models / "ControlNet" / "annotators" / "clip_vision"
+        encoder_dir.mkdir(parents=True, exist_ok=True)
+        torch.save(tiny_clip_vision(seed=8).state_dict(), encoder_dir / "clip_h.pth")
+        torch.save(tiny_ip_adapter(model.unet, 32, seed=9), models / "ControlNet" / "bench-ip-adapter.bin")
+    base = dict(enabled=True, image=hint, resize_mode="Just Resize")
+    units = {
+        "none": (),
+        "T2I-Adapter": (ControlUnit(module="none", model="bench-t2i-adapter", **base),),
+        "IP-Adapter": (ControlUnit(module="ip-adapter_clip_sd15", model="bench-ip-adapter", **base),),
+    }
+    requests = {name: Txt2ImgRequest(**common, controls=u) for name, u in units.items()}
+    with app.models.acquire_checkpoint(checkpoint) as model:
+        adapter = T2IAdapter.from_pretrained(models / "ControlNet" / "bench-t2i-adapter").to(args.device)
+        pipe = StableDiffusionAdapterPipeline(
+            unet=model.unet, vae=model.vae, text_encoder=model.text_encoders[0], tokenizer=model.tokenizers[0],
+            scheduler=EulerDiscreteScheduler.from_config(model.scheduler_config), adapter=adapter.to(model.unet.dtype),
+            safety_checker=None, feature_extractor=None, requires_safety_checker=False,
+        )  # fmt: skip
+        pipe.set_progress_bar_config(disable=True)
+
+        def theirs() -> None:
+            pipe("a photo of a cat", image=hint, num_inference_steps=args.steps, height=args.size, width=args.size,
+                 generator=torch.Generator(args.device).manual_seed(1))  # fmt: skip
+
+        theirs()
+        for request in requests.values():
+            app.generation.run_sync(request)
+        ours_t: dict[str, list[float]] = {name: [] for name in requests}
+        theirs_t: list[float] = []
+        for _ in range(args.repeats):
+            for name, request in requests.items():
+                ours_t[name].append(timed(args.device, lambda r=request: app.generation.run_sync(r)))
+            theirs_t.append(timed(args.device, theirs))
+    none = statistics.median(ours_t["none"])
+    lines = [f"{'unit':>12} {'ours it/s':>10} {'ours vs none':>13}"]
+    lines += [f"{n:>12} {args.steps / statistics.median(t):10.1f} {statistics.median(t) / none:12.2f}x"
+              for n, t in ours_t.items()]  # fmt: skip
+    ratio = statistics.median(theirs_t) / statistics.median(ours_t["T2I-Adapter"])
+    lines.append(f"diffusers StableDiffusionAdapterPipeline {args.steps / statistics.median(theirs_t):.1f} it/s; "
+                 f"diffusers/ours {ratio:.3f}")  # fmt: skip
+    return lines
 
 
 def main() -> None:
@@ -139,6 +195,7 @@ def main() -> None:
                     for units in (0, 1, 2):
                         ours_t[units].append(timed(args.device, lambda u=units: app.generation.run_sync(requests[u])))
                         theirs_t[units].append(timed(args.device, lambda u=units: theirs(u)))
+            adapter_lines = bench_adapters(app, models, args, hint, common)
     print(f"model={args.model} device={args.device} size={args.size} steps={args.steps} repeats={args.repeats}")
     print(f"{'units':>5} {'ours it/s':>10} {'diffusers it/s':>15} {'diffusers/ours':>15} {'ours vs 0 units':>16}")
     base = statistics.median(ours_t[0])
@@ -149,6 +206,7 @@ def main() -> None:
             f"{ours_s / base:15.2f}x"
         )
     print("diffusers/ours >= 1.0: we are at least as fast; 'ours vs 0 units' is the cost of the units per image")
+    print("\n".join(adapter_lines))
 
 
 if __name__ == "__main__":
