@@ -49,6 +49,7 @@ class JobHandle:
         self._state_lock = threading.Lock()  # queued → running (worker) or queued → cancelled (user): one wins
         self.state = "queued"
         self.started_at: float | None = None
+        self.finished_at: float | None = None
         self.last_progress: Progress | None = None
         self.last_preview: Any = None  # the latest live preview image, kept between preview steps
         self.outcome: JobDone | None = None
@@ -135,6 +136,7 @@ class JobHandle:
         self._publish(outcome)
 
     def _publish(self, outcome: JobDone) -> None:
+        self.finished_at = time.time()
         self.outcome = outcome
         self._done.set()  # before the event, so a reader that sees JobDone also sees done == True
         self._events.put(outcome)
