@@ -129,8 +129,11 @@ def infotext_params(
 
 
 @torch.no_grad()
-def decode_latents(model: LoadedCheckpoint, latents: torch.Tensor, vae: Any = None) -> list[Image.Image]:
-    """VAE decode to PIL images; retries in fp32 if a half-precision VAE produced NaNs (as A1111 does).
+def decode_latents(
+    model: LoadedCheckpoint, latents: torch.Tensor, vae: Any = None, notes: list[str] | None = None
+) -> list[Image.Image]:
+    """VAE decode to PIL images. Matches A1111 1.10 (option auto_vae_precision): NaNs from a half-precision VAE
+    convert it to fp32 for good (as --no-half-vae) and the decode is retried; a note goes to `notes`.
     `vae` replaces the checkpoint's own VAE when the user chose one."""
     vae = vae if vae is not None else model.vae
     scale = float(vae.config.scaling_factor)
@@ -138,6 +141,10 @@ def decode_latents(model: LoadedCheckpoint, latents: torch.Tensor, vae: Any = No
     if torch.isnan(pixels).any() and vae.dtype != torch.float32:
         log.warning("VAE produced NaNs in %s; decoding again in fp32", vae.dtype)
         vae.to(torch.float32)
+        if notes is not None:
+            notes.append(
+                f"A tensor with NaNs was produced in the VAE ({vae.dtype}); the VAE now runs in 32-bit floats"
+            )
         pixels = vae.decode((latents / scale).float()).sample.float()
     arrays = ((pixels + 1) / 2).clamp(0, 1).mul(255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
     return [Image.fromarray(np.ascontiguousarray(a)) for a in arrays]
@@ -278,7 +285,7 @@ def run_txt2img(
                     latents,
                     seeds,
                     plan.subseeds[batch_no],
-                    lambda lat: decode_latents(model, lat, vae),
+                    lambda lat: decode_latents(model, lat, vae, result.warnings),
                     lambda info, on_step=on_step: on_step(info, offset=steps),
                     controls=hires_hooks,
                 )
@@ -286,7 +293,9 @@ def run_txt2img(
             stopped = stop
             latents = latest["x"]
         decoder = hires.model if hires is not None else model
-        images = task.finish_images(decode_latents(decoder, task.finish_latents(latents, batch_no), vae), batch_no)
+        images = task.finish_images(
+            decode_latents(decoder, task.finish_latents(latents, batch_no), vae, result.warnings), batch_no
+        )
         batch_params = {**extra_params, **(refiner.infotext() if refiner is not None else {})}
         for index, (seed, subseed, image) in enumerate(zip(seeds, plan.subseeds[batch_no], images, strict=True)):
             infotext = build_infotext(
