@@ -161,3 +161,25 @@ def test_models_and_annotators_in_the_a1111_extension_folders_are_used(app_facto
     statuses, _ = app.generation.control_weights()
     clip_h = next(s for s in statuses if s.file.file == "clip_h.pth")
     assert clip_h.status == "present" and clip_h.path == encoder_dir / "clip_h.pth"
+
+
+@pytest.mark.parametrize(
+    ("kind", "in_channels", "channels", "factor"),
+    [
+        ("light_adapter", 3, [32, 64], 8),
+        ("full_adapter_xl", 1, [32, 64, 64, 64], 16),
+        ("full_adapter", 1, [32, 64], 8),
+    ],
+)
+def test_single_file_adapter_configs_are_read_from_the_shapes(kind, in_channels, channels, factor) -> None:
+    from diffusers import T2IAdapter
+
+    from webui.models.loaders.t2i_adapter import t2i_adapter_from_state
+
+    torch.manual_seed(0)
+    source = T2IAdapter(in_channels=in_channels, channels=channels, num_res_blocks=2, downscale_factor=factor,
+                        adapter_type=kind)  # fmt: skip
+    loaded = t2i_adapter_from_state(source.state_dict())
+    assert dict(loaded.config) | {"_use_default_values": None} == dict(source.config) | {"_use_default_values": None}
+    for key, value in source.state_dict().items():
+        assert torch.equal(value, loaded.state_dict()[key]), key
