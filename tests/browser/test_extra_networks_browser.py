@@ -62,6 +62,12 @@ def test_lora_card_inserts_tag_generates_and_edits_metadata(ui: BrowserPage, lor
     evil = page.locator("#txt2img_lora_cards .card").filter(has_text=EVIL_NAME)
     assert evil.count() == 1  # shown as its name, not parsed as an <img>
     assert page.evaluate("() => window.__pwned") is None
+    search = page.locator("#txt2img_lora_extra_search textarea, #txt2img_lora_extra_search input").first
+    search.fill("LDM")  # filters as you type, case-insensitively
+    page.locator('#txt2img_lora_cards .card[data-name="tiny-lora"]').wait_for(state="hidden")
+    assert page.locator("#txt2img_lora_cards .card:visible").count() == 1
+    search.fill("")
+    card.wait_for(state="visible")
 
     card.click(position={"x": 20, "y": 40})
     wait_for_prompt(page, "a red fox <lora:tiny-lora:1>")

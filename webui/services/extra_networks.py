@@ -158,6 +158,7 @@ class ExtraNetworksService:
         self._options = options
         self._lock = threading.Lock()
         self._thumbnails: dict[tuple[str, int, int], str] = {}
+        self._sd_versions: dict[tuple[str, int, int], str] = {}
 
     # listing ------------------------------------------------------------------------------------------------------
     def directories(self, page: str) -> list[Path]:
@@ -212,7 +213,7 @@ class ExtraNetworksService:
         stem = record.path.stem if not record.path.is_dir() else record.path.name
         name = record.name if page == "checkpoints" else stem
         data = files.read_user_metadata(record.path)
-        sd_default = lora_sd_version(record.path) if page == "lora" and files.KEY_SD_VERSION not in data else ""
+        sd_default = self._sd_version(record.path) if page == "lora" and files.KEY_SD_VERSION not in data else ""
         metadata = _metadata_from(data, sd_default or "Unknown")
         description = metadata.description or files.find_description(record.path)
         short_hash = (self._models.hashes.cached(record.path) or "")[:10]
@@ -238,6 +239,21 @@ class ExtraNetworksService:
             negative_prompt=negative,
             metadata=metadata,
         )
+
+    def _sd_version(self, path: Path) -> str:
+        """lora_sd_version() once per file version (it reads the safetensors header)."""
+        try:
+            stat = path.stat()
+        except OSError:
+            return "Unknown"
+        key = (str(path), stat.st_mtime_ns, stat.st_size)
+        with self._lock:
+            known = self._sd_versions.get(key)
+        if known is None:
+            known = lora_sd_version(path)
+            with self._lock:
+                self._sd_versions[key] = known
+        return known
 
     def default_multiplier(self) -> float:
         """A1111's "Default multiplier for extra networks" (extra_networks_default_multiplier), 1 unless set."""

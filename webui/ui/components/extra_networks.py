@@ -4,6 +4,7 @@ a click on a card toggles its text in the prompt (or selects the checkpoint); ðŸ
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -194,7 +195,14 @@ def _bind_page(
     p.refresh.click(reload, inputs=controls, outputs=[p.cards, p.folder], **quick)
     for control in (p.sort, p.direction, p.folder):
         control.input(show, inputs=controls, outputs=[p.cards], **quick)
-    p.search.change(show, inputs=controls, outputs=[p.cards], trigger_mode="always_last", **quick)
+    # Typing filters the cards in the browser (as A1111 does); the server applies the same filter when it redraws.
+    p.search.change(
+        None,
+        inputs=[p.search],
+        js=f"(query) => {{ window.extraNetworksFilter({json.dumps(f'{w.tab}_{p.page}')}, query); return []; }}",
+        show_progress="hidden",
+        api_visibility="private",
+    )
     p.cards.click(
         clicked,
         inputs=[prompts.prompt, prompts.negative_prompt],

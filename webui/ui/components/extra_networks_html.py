@@ -32,7 +32,8 @@ def card_html(card: NetworkCard, tab: str, thumbnail: Callable[[Path], str]) -> 
     )
     return (
         f'<div class="card" role="button" tabindex="0" data-tab="{_attr(tab)}" data-page="{_attr(card.page)}" '
-        f'data-key="{_attr(card.key)}" data-name="{_attr(card.name)}" title="{_attr(title)}">'
+        f'data-key="{_attr(card.key)}" data-name="{_attr(card.name)}" data-search="{_attr(card.search_text)}" '
+        f'title="{_attr(title)}">'
         f"{picture}"
         f'<div class="button-row">{edit}</div>'
         f'<div class="actions"><span class="name">{escape(card.name)}</span>{description}</div>'

@@ -10,6 +10,14 @@
         const tab = box.id.replace(/_neg_prompt$|_prompt$/, "");
         window.extraNetworksActivePrompt[tab] = negative ? "negative" : "prompt";
     });
+    // The search box of a page: hide the cards whose search text lacks a word of the query.
+    window.extraNetworksFilter = (prefix, query) => {
+        const words = String(query || "").toLowerCase().split(/\s+/).filter(Boolean);
+        document.querySelectorAll(`#${prefix}_cards .card`).forEach((card) => {
+            const text = card.dataset.search || "";
+            card.style.display = words.every((word) => text.includes(word)) ? "" : "none";
+        });
+    };
     // Esc closes an open "Edit user metadata" dialog.
     document.addEventListener("keydown", (event) => {
         if (event.key !== "Escape") return;
