@@ -225,18 +225,22 @@ def apply_changes(manager: ExtensionsManager, disabled_json: str, update_json: s
     return f'{done}<span class="extensions-notice">{RESTART_NOTICE}</span>'
 
 
+LOCAL: dict[str, Any] = {"show_progress": "hidden", "api_visibility": "private"}
+
+
+def _guarded(fn: Any) -> Any:
+    """A UserError becomes a popup with its message."""
+
+    def run(*args: Any) -> Any:
+        try:
+            return fn(*args)
+        except UserError as exc:
+            raise _user_error(exc) from exc
+
+    return run
+
+
 def bind_extensions(w: ExtensionsWidgets, manager: ExtensionsManager) -> None:
-    local: dict[str, Any] = {"show_progress": "hidden", "api_visibility": "private"}
-
-    def guarded(fn: Any) -> Any:
-        def run(*args: Any) -> Any:
-            try:
-                return fn(*args)
-            except UserError as exc:
-                raise _user_error(exc) from exc
-
-        return run
-
     def apply(disabled_json: str, update_json: str, disable_all: str) -> tuple[str, str]:
         notice = apply_changes(manager, disabled_json, update_json, disable_all)
         return _installed_html(manager), notice
@@ -244,6 +248,27 @@ def bind_extensions(w: ExtensionsWidgets, manager: ExtensionsManager) -> None:
     def check() -> str:
         manager.check_updates()
         return _installed_html(manager)
+
+    def install(url: str, branch: str, dirname: str) -> tuple[str, str]:
+        return html.escape(manager.install(url, branch, dirname)), _installed_html(manager)
+
+    w.apply.click(
+        _guarded(apply),
+        inputs=[w.disabled_list, w.update_list, w.disable_all],
+        outputs=[w.table, w.info],
+        js="(disabled, update, disableAll) => extensions_apply(disabled, update, disableAll)",
+        **LOCAL,
+    )
+    w.check.click(_guarded(check), outputs=[w.table], **LOCAL)
+    w.refresh.click(lambda: _installed_html(manager), outputs=[w.table], **LOCAL)
+    w.install.click(
+        _guarded(install), inputs=[w.url, w.branch, w.dirname], outputs=[w.install_result, w.table], **LOCAL
+    )
+    _bind_available(w, manager)
+
+
+def _bind_available(w: ExtensionsWidgets, manager: ExtensionsManager) -> None:
+    """The Available tab: the loaded index is kept as JSON in a State; filters redraw the table from it."""
 
     def load(source: str, hidden: list[str], order: str, query: str) -> tuple[str, str, str]:
         index = manager.load_index(source)
@@ -256,38 +281,23 @@ def bind_extensions(w: ExtensionsWidgets, manager: ExtensionsManager) -> None:
         message = manager.install(url)
         return available_table(manager, raw, hidden, order, query), html.escape(message), _installed_html(manager)
 
-    def install(url: str, branch: str, dirname: str) -> tuple[str, str]:
-        return html.escape(manager.install(url, branch, dirname)), _installed_html(manager)
-
-    w.apply.click(
-        guarded(apply),
-        inputs=[w.disabled_list, w.update_list, w.disable_all],
-        outputs=[w.table, w.info],
-        js="(disabled, update, disableAll) => extensions_apply(disabled, update, disableAll)",
-        **local,
-    )
-    w.check.click(guarded(check), outputs=[w.table], **local)
-    w.refresh.click(lambda: _installed_html(manager), outputs=[w.table], **local)
     view = [w.hidden_tags, w.sort_order, w.search]
     w.load_index.click(
-        guarded(load),
+        _guarded(load),
         inputs=[w.index_url, *view],
         outputs=[w.index_state, w.available_table, w.available_result],
-        **local,
+        **LOCAL,
     )
     for control in view:
         control.change(
             lambda raw, hidden, order, query: available_table(manager, raw, hidden, order, query),
             inputs=[w.index_state, *view],
             outputs=[w.available_table],
-            **local,
+            **LOCAL,
         )
     w.install_hidden.click(
-        guarded(install_from_index),
+        _guarded(install_from_index),
         inputs=[w.to_install, w.index_state, *view],
         outputs=[w.available_table, w.available_result, w.table],
-        **local,
-    )
-    w.install.click(
-        guarded(install), inputs=[w.url, w.branch, w.dirname], outputs=[w.install_result, w.table], **local
+        **LOCAL,
     )
