@@ -3,6 +3,7 @@ processing.process_images on the tiny models."""
 
 from __future__ import annotations
 
+import json
 import types
 from dataclasses import replace
 from typing import Any
@@ -95,3 +96,78 @@ def test_a_script_that_fails_to_load_is_skipped(caplog: pytest.LogCaptureFixture
     module.Broken = Broken  # type: ignore[attr-defined]
     assert scripts_from_modules([module]) == []
     assert "Error loading script Broken" in caplog.text
+
+
+def alwayson_module() -> types.ModuleType:
+    """An always-visible script as extensions write them: its own Enable box, process() and postprocess_image()."""
+    ensure_shim_importable()
+    import gradio as gr
+    from modules import scripts
+    from PIL import ImageOps
+
+    class GoldenHour(scripts.Script):
+        def title(self) -> str:
+            return "Golden hour"
+
+        def show(self, is_img2img: bool) -> Any:
+            return scripts.AlwaysVisible
+
+        def ui(self, is_img2img: bool) -> list[Any]:
+            return [gr.Checkbox(label="Enable", value=False), gr.Textbox(label="Words", value="golden hour")]
+
+        def process(self, p: Any, enabled: bool, words: str) -> None:
+            if enabled and words:
+                p.all_prompts = [f"{prompt}, {words}" for prompt in p.all_prompts]
+                p.extra_generation_params["Golden"] = words
+
+        def postprocess_image(self, p: Any, pp: Any, enabled: bool, words: str) -> None:
+            if enabled:
+                pp.image = ImageOps.invert(pp.image)
+
+    module = types.ModuleType("golden.py")
+    module.GoldenHour = GoldenHour  # type: ignore[attr-defined]
+    return module
+
+
+def test_always_visible_script_hooks_run_per_job(app_factory) -> None:
+    import numpy as np
+
+    from webui.extensions.a1111.script_adapter import alwayson_from_modules
+
+    app = app_factory()
+    app.generation.scripts.add_alwayson(alwayson_from_modules([alwayson_module()]))
+    plain = app.generation.run_sync(BASE)  # not named: UI defaults, so disabled
+    assert plain.infotexts[0].splitlines()[0] == "a cat"
+    inverted = app.generation.run_sync(replace(BASE, alwayson=(ScriptCall("golden HOUR", (True, "")),)))
+    assert np.array_equal(255 - np.asarray(plain.images[0]), np.asarray(inverted.images[0]))
+    golden = app.generation.run_sync(replace(BASE, alwayson=(ScriptCall("Golden hour", (True, "dusk")),)))
+    assert golden.infotexts[0].splitlines()[0] == "a cat, dusk"
+    assert parse_infotext(golden.infotexts[0])["Golden"] == "dusk"
+    with pytest.raises(Exception, match="always on script Nope not found"):
+        app.generation.submit(replace(BASE, alwayson=(ScriptCall("Nope"),)))
+    with pytest.raises(Exception, match="Cannot have a selectable script"):
+        app.generation.submit(replace(BASE, alwayson=(ScriptCall("X/Y/Z plot"),)))
+
+
+def test_always_visible_script_through_the_api(app_factory) -> None:
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from webui.api.router import install_api
+    from webui.extensions.a1111.script_adapter import alwayson_from_modules
+
+    app = app_factory(api=True)
+    app.generation.scripts.add_alwayson(alwayson_from_modules([alwayson_module()]))
+    server = FastAPI()
+    install_api(server, app)
+    client = TestClient(server)
+    body = {"prompt": "a cat", "width": 64, "height": 64, "steps": 2, "seed": 9}
+    response = client.post("/sdapi/v1/txt2img", json=body | {"alwayson_scripts": {"Golden Hour": {"args": [True]}}})
+    assert response.status_code == 200, response.text
+    info = json.loads(response.json()["info"])
+    assert info["infotexts"][0].startswith("a cat, golden hour")  # missing args keep the UI defaults
+    unknown = client.post("/sdapi/v1/txt2img", json=body | {"alwayson_scripts": {"Nope": {"args": []}}})
+    assert unknown.status_code == 422 and unknown.json()["detail"] == "always on script Nope not found"
+    assert "golden hour" in client.get("/sdapi/v1/scripts").json()["txt2img"]
+    entry = next(e for e in client.get("/sdapi/v1/script-info").json() if e["name"] == "golden hour")
+    assert entry["is_alwayson"] is True and [a["label"] for a in entry["args"]] == ["Enable", "Words"]

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 from pydantic import ValidationError
 
 from webui import VERSION
-from webui.api.errors import SamplerNotFound, ScriptNotFound
+from webui.api.errors import SamplerNotFound
 from webui.api.responses import images_base64
 from webui.api.schemas import (
     UNSUPPORTED_IMG2IMG_FIELDS,
@@ -179,12 +179,22 @@ def soft_inpainting(body: StableDiffusionProcessingAPI) -> SoftInpaintSpec | Non
 
 
 def check_scripts(body: StableDiffusionProcessingAPI) -> None:
-    """Only the always-on "ControlNet" script exists (title compared case-insensitively, as A1111 does); any
-    other always-on title is not found (A1111's 422 message). `script_name` is looked up in the App's script
-    registry when the request is submitted (unknown: 422 "Script '…' not found")."""
-    for title in body.alwayson_scripts:
-        if title.lower() not in (CONTROLNET_SCRIPT, SOFT_INPAINTING_SCRIPT):
-            raise ScriptNotFound(f"always on script {title} not found")
+    """`alwayson_scripts` entries must be objects ({"args": [...]}). Titles other than the built-in ControlNet and
+    Soft inpainting, and `script_name`, are looked up in the App's script registry when the request is submitted
+    (A1111's 422s: "Script '…' not found", "always on script … not found")."""
+    for title, entry in body.alwayson_scripts.items():
+        if not isinstance(entry, dict) or not isinstance(entry.get("args", []), list):
+            raise InvalidRequest([f'alwayson_scripts.{title} must be {{"args": [...]}}'])
+
+
+def alwayson_calls(body: StableDiffusionProcessingAPI) -> tuple[ScriptCall, ...]:
+    """The always-visible scripts named in `alwayson_scripts` (not the built-ins) with their positional args."""
+    builtin = (CONTROLNET_SCRIPT, SOFT_INPAINTING_SCRIPT)
+    return tuple(
+        ScriptCall(title, tuple(entry.get("args", [])))
+        for title, entry in body.alwayson_scripts.items()
+        if title.lower() not in builtin and isinstance(entry, dict)
+    )
 
 
 def _unit_images(unit: ControlNetUnitRequest, index: int) -> tuple[Any, Any]:
@@ -318,6 +328,7 @@ def _common_fields(body: StableDiffusionProcessingAPI, sampler: ResolvedSampler)
         "extra": {"disable_extra_networks": True} if body.disable_extra_networks else {},
         "controls": control_units(body),
         "script": ScriptCall(body.script_name, tuple(body.script_args)) if body.script_name else None,
+        "alwayson": alwayson_calls(body),
         "refiner_checkpoint": body.refiner_checkpoint,
         "refiner_switch_at": 0.8 if body.refiner_switch_at is None else body.refiner_switch_at,
         "s_min_uncond": body.s_min_uncond,

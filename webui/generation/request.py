@@ -90,6 +90,7 @@ class Txt2ImgRequest:
     controls: tuple[ControlUnit, ...] = ()  # ControlNet units (disabled ones too: their index names the infotext)
     extra: dict[str, Any] = field(default_factory=dict)
     script: ScriptCall | None = None  # a selectable script runs the job instead (webui/services/scripts)
+    alwayson: tuple[ScriptCall, ...] = ()  # always-visible scripts' args by title (API alwayson_scripts)
     refiner_checkpoint: str | None = None  # A1111's "Refiner" accordion: None = off
     refiner_switch_at: float = 0.8  # fraction of the steps after which the refiner's UNet takes over
     s_min_uncond: float | None = None  # "Negative Guidance minimum sigma"; None = option s_min_uncond

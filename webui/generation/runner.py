@@ -19,6 +19,7 @@ from webui.generation.conditioning import build_conds
 from webui.generation.embedding_lookup import ModelEmbeddingLookup
 from webui.generation.extra_models import HIRES, REFINER, ModelUse
 from webui.generation.hires import HiresPass
+from webui.generation.hooks import JobHooks
 from webui.generation.passes import RefinerStage, blank_inpaint_conditioning, make_denoiser, uncond_skip
 from webui.generation.plan import GenerationPlan
 from webui.generation.previews import Previewer
@@ -197,6 +198,7 @@ def run_txt2img(
     controls: Any = None,
     others: Mapping[str, ModelUse] | None = None,
     approx_dir: Path | None = None,
+    hooks: JobHooks | None = None,
 ) -> GenerationResult:
     """Run a plan batch by batch. `task` (Txt2ImgTask by default, or img2img's) decides the start latent, the
     part of the schedule to sample, masking, and what happens to latents and images afterwards. `controls` (a
@@ -298,6 +300,8 @@ def run_txt2img(
         )
         batch_params = {**extra_params, **(refiner.infotext() if refiner is not None else {})}
         for index, (seed, subseed, image) in enumerate(zip(seeds, plan.subseeds[batch_no], images, strict=True)):
+            if hooks:  # always-visible scripts' postprocess_image, before the image is saved
+                image = hooks.image(image, seed, batch_no, index)
             infotext = build_infotext(
                 plan.prompt, plan.negative, infotext_params(plan, model, seed, batch_params, subseed)
             )

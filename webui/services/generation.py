@@ -22,6 +22,7 @@ from webui.generation.extra_models import (
     hires_sampler_and_schedule,
     resolve_extra_checkpoints,
 )
+from webui.generation.hooks import JobHooks
 from webui.generation.img2img import Img2ImgTask
 from webui.generation.plan import ControlUse, GenerationPlan, LoraUse, OptionsSnapshot
 from webui.generation.preprocessors import Annotators, MissingAnnotator, find_preprocessor
@@ -257,17 +258,20 @@ class GenerationService:
     def submit(self, request: Txt2ImgRequest, job_id: str | None = None) -> JobHandle:
         """Queue a request (or, with `request.script`, the script that makes its images) as one job."""
         name = "img2img" if isinstance(request, Img2ImgRequest) else "txt2img"
+        hooks = self.scripts.job_hooks(name, request.alwayson)  # always-visible scripts (422 for unknown titles)
         if request.script is not None:
-            return self._submit_script(request, name, job_id)
-        plan = self.plan(request)
+            return self._submit_script(request, name, job_id, hooks)
+        plan = self.plan(hooks.apply_to_request(request))
         grid = GridOptions.from_options(self._options)
         return self._jobs.submit(
-            lambda job: add_batch_grid(self.run_plan(plan, job), plan, grid, self._outputs, name),
+            lambda job: add_batch_grid(self.run_plan(plan, job, hooks), plan, grid, self._outputs, name),
             name=name,
             job_id=job_id,
         )
 
-    def _submit_script(self, request: Txt2ImgRequest, mode: str, job_id: str | None) -> JobHandle:
+    def _submit_script(
+        self, request: Txt2ImgRequest, mode: str, job_id: str | None, hooks: JobHooks | None = None
+    ) -> JobHandle:
         """Find the script and read its arguments now (errors before queueing); it runs on the worker."""
         assert request.script is not None
         script = self.scripts.find(request.script.name, mode)
@@ -276,15 +280,17 @@ class GenerationService:
         self.plan(base)  # the request itself must be valid, as A1111 checks it before the script runs
 
         def work(job: JobHandle) -> GenerationResult:
-            return script.run(ScriptContext(self, job, mode, self._options, self._outputs), base, args)
+            context = ScriptContext(self, job, mode, self._options, self._outputs, hooks)
+            return script.run(context, base, args)
 
         return self._jobs.submit(work, name=mode, job_id=job_id)
 
-    def run_plan(self, plan: GenerationPlan, job: Any) -> GenerationResult:
-        """On the worker: run a plan; `job` gives check() (Interrupt/Skip) and emit() (progress)."""
-        return self._run(plan, job)
+    def run_plan(self, plan: GenerationPlan, job: Any, hooks: JobHooks | None = None) -> GenerationResult:
+        """On the worker: run a plan; `job` gives check() (Interrupt/Skip) and emit() (progress); `hooks` are the
+        job's hook points (always-visible scripts)."""
+        return self._run(plan, job, hooks)
 
-    def _run(self, plan: GenerationPlan, job: JobHandle) -> GenerationResult:
+    def _run(self, plan: GenerationPlan, job: JobHandle, hooks: JobHooks | None = None) -> GenerationResult:
         """On the worker: load the checkpoint, patch LoRAs, build the prompt encoder, run the job."""
         with ExitStack() as stack:
             loading = loading_progress(job.emit, len(plan.seeds), plan.request.steps)
@@ -303,7 +309,10 @@ class GenerationService:
             widths = [te.config.hidden_size for te in model.text_encoders]
             available = self._models.embeddings.for_model(model.identity, widths)
             encoder = prompt_encoder_for(model, plan, available)
-            extra: dict[str, object] = {"Lora hashes": hashes or None}
+            extra: dict[str, object] = {
+                "Lora hashes": hashes or None,
+                **plan.request.extra.get("extra_generation_params", {}),  # always-visible scripts' infotext keys
+            }
             if vae is not None and plan.vae is not None:
                 extra = {"VAE hash": vae.sha256[:10] if vae.sha256 else None, "VAE": plan.vae.path.name, **extra}
             vae_model = vae.vae if vae is not None else None
@@ -319,7 +328,7 @@ class GenerationService:
             approx_dir = self._models.paths.models / "VAE-approx"
             result = run_txt2img(
                 plan, model, encoder, job, job.emit, self._outputs, extra, vae=vae_model, task=task, controls=controls,
-                others=others, approx_dir=approx_dir,
+                others=others, approx_dir=approx_dir, hooks=hooks,
             )  # fmt: skip
             if controls:
                 result.detected_maps = controls.detected_maps(plan.request.size.width, plan.request.size.height)

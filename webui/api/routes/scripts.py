@@ -9,12 +9,14 @@ from webui.api.schemas import ScriptArg, ScriptInfo, ScriptsList
 
 
 def list_scripts(app: AppDep) -> ScriptsList:
-    """Matches A1111 1.10: lower-cased titles per tab (A1111 also lists always-on scripts with a UI)."""
+    """Matches A1111 1.10: lower-cased titles per tab, selectable ones then always-visible ones."""
     registry = app.generation.scripts
-    return ScriptsList(
-        txt2img=[title.lower() for title in registry.titles("txt2img")],
-        img2img=[title.lower() for title in registry.titles("img2img")],
-    )
+
+    def names(mode: str) -> list[str]:
+        alwayson = [s.title for s in registry.alwayson if s.shows_in(mode)]
+        return [title.lower() for title in [*registry.titles(mode), *alwayson]]
+
+    return ScriptsList(txt2img=names("txt2img"), img2img=names("img2img"))
 
 
 def list_script_info(app: AppDep) -> list[ScriptInfo]:

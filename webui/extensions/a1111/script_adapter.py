@@ -7,12 +7,14 @@ ui() is called inside a throwaway gr.Blocks to learn the controls (labels, defau
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from types import ModuleType
 from typing import Any
 
+from webui.generation.hooks import ImageHookArgs, JobHooks
 from webui.generation.request import Txt2ImgRequest
 from webui.generation.runner import GenerationResult
-from webui.services.scripts.base import IMG2IMG, MODES, TXT2IMG, GenerationScript, ScriptArg
+from webui.services.scripts.base import IMG2IMG, MODES, TXT2IMG, AlwaysOnScript, GenerationScript, ScriptArg
 from webui.services.scripts.context import ScriptContext
 
 log = logging.getLogger("webui.extensions.a1111")
@@ -59,6 +61,15 @@ def arg_from_component(component: Any, index: int) -> ScriptArg:
     return ScriptArg(key, label, "file", value)
 
 
+def ui_arguments(instance: Any, mode: str) -> list[ScriptArg]:
+    """The script's controls, from its ui() called inside a throwaway gr.Blocks (as A1111 does for the API)."""
+    import gradio as gr
+
+    with gr.Blocks():
+        components = instance.ui(mode == IMG2IMG) or []
+    return [arg_from_component(c, i) for i, c in enumerate(components)]
+
+
 class A1111Script(GenerationScript):
     """One selectable A1111 script class, with an instance per tab (as A1111 makes one per tab)."""
 
@@ -71,11 +82,7 @@ class A1111Script(GenerationScript):
 
     def arguments(self, mode: str) -> list[ScriptArg]:
         if mode not in self._arguments:
-            import gradio as gr
-
-            with gr.Blocks():
-                components = self.instances[mode].ui(mode == IMG2IMG) or []
-            self._arguments[mode] = [arg_from_component(c, i) for i, c in enumerate(components)]
+            self._arguments[mode] = ui_arguments(self.instances[mode], mode)
         return self._arguments[mode]
 
     def custom_ui(self, mode: str) -> list[Any]:
@@ -137,3 +144,92 @@ def scripts_from_modules(modules: list[ModuleType]) -> list[GenerationScript]:
             except Exception as exc:  # an extension's bug must not stop the others
                 log.error("Error loading script %s from %s: %s", value.__name__, module.__name__, exc)
     return found
+
+
+HOOK_ERRORS = "Error running %s of %s: %s"
+
+
+def _call_hook(title: str, name: str, method: Any, *args: Any) -> None:
+    """A1111 wraps every hook call: an exception is reported and processing continues."""
+    try:
+        method(*args)
+    except Exception as exc:  # an extension's bug must not stop the generation
+        log.exception(HOOK_ERRORS, name, title, exc)
+
+
+class A1111AlwaysOn(AlwaysOnScript):
+    """One always-visible A1111 script class: setup/before_process/process run on the request before it is
+    planned (changes to p's prompt, all_prompts, seed, steps... and extra_generation_params are kept);
+    postprocess_image runs on every image before it is saved."""
+
+    def __init__(self, cls: type, title: str, instances: dict[str, Any]) -> None:
+        self.cls = cls
+        self.title = title  # type: ignore[misc]
+        self.modes = tuple(instances)  # type: ignore[misc]
+        self.instances = instances
+        self._arguments: dict[str, list[ScriptArg]] = {}
+
+    def arguments(self, mode: str) -> list[ScriptArg]:
+        if mode not in self._arguments:
+            self._arguments[mode] = ui_arguments(self.instances[mode], mode)
+        return self._arguments[mode]
+
+    def hooks(self, mode: str, args: Any) -> JobHooks:
+        scripts, processing = _shim()
+        instance, values, title = self.instances[mode], list(args), self.title
+        state: dict[str, Any] = {}
+
+        def before(request: Txt2ImgRequest) -> Txt2ImgRequest:
+            p = processing.processing_for(request)
+            p.script_args = tuple(values)
+            prompt, negative = p.prompt, p.negative_prompt
+            p.all_prompts = [prompt] * (p.batch_size * p.n_iter)
+            p.all_negative_prompts = [negative] * (p.batch_size * p.n_iter)
+            for name in ("setup", "before_process", "process"):
+                _call_hook(title, name, getattr(instance, name), p, *values)
+            if p.prompt == prompt and p.all_prompts and p.all_prompts[0] != prompt:
+                p.prompt = p.all_prompts[0]  # A1111 scripts rewrite all_prompts in process()
+            if p.negative_prompt == negative and p.all_negative_prompts and p.all_negative_prompts[0] != negative:
+                p.negative_prompt = p.all_negative_prompts[0]
+            state["p"] = p
+            changed = p.to_request()
+            params = {**changed.extra.get("extra_generation_params", {}), **p.extra_generation_params}
+            return replace(changed, extra={**changed.extra, "extra_generation_params": params}) if params else changed
+
+        def after_image(image: ImageHookArgs) -> None:
+            pp = scripts.PostprocessImageArgs(image.image)
+            _call_hook(title, "postprocess_image", instance.postprocess_image, state.get("p"), pp, *values)
+            image.image = pp.image
+
+        return JobHooks((before,), (after_image,))
+
+
+def alwayson_from_modules(modules: list[ModuleType]) -> list[AlwaysOnScript]:
+    """Every always-visible Script subclass (show() → AlwaysVisible) in the modules, as registry entries."""
+    scripts, _ = _shim()
+    found: list[AlwaysOnScript] = []
+    seen: set[type] = set()
+    for module in modules:
+        for value in vars(module).values():
+            if not isinstance(value, type) or not issubclass(value, scripts.Script) or value in seen:
+                continue
+            seen.add(value)
+            try:
+                instances = _alwayson_instances(value, scripts)
+                if instances:
+                    title = next(iter(instances.values())).title()
+                    found.append(A1111AlwaysOn(value, title, instances))
+            except Exception as exc:
+                log.error("Error loading script %s from %s: %s", value.__name__, module.__name__, exc)
+    return found
+
+
+def _alwayson_instances(cls: type, scripts: Any) -> dict[str, Any]:
+    instances: dict[str, Any] = {}
+    for mode in MODES:
+        instance = cls()
+        instance.is_img2img, instance.is_txt2img, instance.tabname = mode == IMG2IMG, mode == TXT2IMG, mode
+        if instance.show(mode == IMG2IMG) is scripts.AlwaysVisible:
+            instance.alwayson = True
+            instances[mode] = instance
+    return instances

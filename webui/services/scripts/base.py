@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from webui.core.errors import InvalidRequest
 
 if TYPE_CHECKING:
+    from webui.generation.hooks import JobHooks
     from webui.generation.request import Txt2ImgRequest
     from webui.generation.runner import GenerationResult
     from webui.services.scripts.context import ScriptContext
@@ -137,3 +138,28 @@ class GenerationScript(ABC):
 
     def defaults(self, mode: str) -> list[Any]:
         return [spec.default for spec in self.arguments(mode)]
+
+
+class AlwaysOnScript(ABC):
+    """An always-visible script (A1111's show() → AlwaysVisible): it runs on every generation of its tabs with
+    its arguments (the API's alwayson_scripts, UI defaults otherwise) and acts through the job's hooks."""
+
+    title: ClassVar[str] = ""
+    modes: ClassVar[tuple[str, ...]] = MODES
+
+    def shows_in(self, mode: str) -> bool:
+        return mode in self.modes
+
+    @abstractmethod
+    def arguments(self, mode: str) -> list[ScriptArg]:
+        """The controls, in A1111's positional order."""
+
+    @abstractmethod
+    def hooks(self, mode: str, args: Sequence[Any]) -> JobHooks:
+        """The hook points this script fills for one job, given its positional args (defaults filled in)."""
+
+    def positional(self, mode: str, values: Sequence[Any]) -> list[Any]:
+        """A1111: the given args are copied over the UI defaults, for as many as the script has controls."""
+        specs = self.arguments(mode)
+        given = list(values)[: len(specs)]
+        return given + [spec.default for spec in specs[len(given) :]]

@@ -18,6 +18,7 @@ from webui.images.saving import SaveSettings
 
 if TYPE_CHECKING:
     from webui.config.options import OptionsStore
+    from webui.generation.hooks import JobHooks
     from webui.generation.plan import GenerationPlan
     from webui.generation.runner import GenerationResult
     from webui.jobs.job import JobHandle
@@ -141,7 +142,13 @@ class ScriptContext:
     """Given to GenerationScript.run() on the worker thread."""
 
     def __init__(
-        self, service: GenerationService, job: JobHandle, mode: str, options: OptionsStore, outputs_root: Path
+        self,
+        service: GenerationService,
+        job: JobHandle,
+        mode: str,
+        options: OptionsStore,
+        outputs_root: Path,
+        hooks: JobHooks | None = None,
     ) -> None:
         self.service = service
         self.job = job
@@ -152,6 +159,7 @@ class ScriptContext:
         self.total = 1  # sub-generations the script expects (for the progress bar)
         self.done = 0
         self.started = time.perf_counter()
+        self.hooks = hooks  # always-visible scripts' hooks, run for every sub-generation (as A1111)
 
     def expect(self, count: int) -> None:
         """Tell the progress bar how many sub-generations the script will run."""
@@ -163,9 +171,9 @@ class ScriptContext:
 
     def generate(self, request: Txt2ImgRequest) -> GenerationResult:
         """Plan (validate, seeds fixed) and run one request on this job's worker; UserError if it is invalid."""
-        plan = self.service.plan(request)
+        plan = self.service.plan(self.hooks.apply_to_request(request) if self.hooks else request)
         try:
-            return self.service.run_plan(plan, _SubJob(self))
+            return self.service.run_plan(plan, _SubJob(self), self.hooks)
         finally:
             self.done += 1
 

@@ -7,7 +7,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from webui.core.errors import UserError
-from webui.services.scripts.base import MODES, GenerationScript
+from webui.generation.hooks import JobHooks
+from webui.generation.request import ScriptCall
+from webui.services.scripts.base import MODES, AlwaysOnScript, GenerationScript
 
 
 class ScriptNotFound(UserError):
@@ -30,6 +32,7 @@ class ScriptRegistry:
     """Selectable scripts in dropdown order. Titles are matched case-insensitively, as A1111's API does."""
 
     scripts: list[GenerationScript] = field(default_factory=list)
+    alwayson: list[AlwaysOnScript] = field(default_factory=list)  # always-visible ones (extensions')
 
     @staticmethod
     def with_builtins(lists: AxisLists | None = None) -> ScriptRegistry:
@@ -45,6 +48,30 @@ class ScriptRegistry:
                 self.scripts[titles.index(script.title.lower())] = script
             else:
                 self.scripts.append(script)
+
+    def add_alwayson(self, scripts: Iterable[AlwaysOnScript]) -> None:
+        known = {s.title.lower() for s in self.alwayson}
+        self.alwayson += [s for s in scripts if s.title.lower() not in known]
+
+    def job_hooks(self, mode: str, calls: Iterable[ScriptCall]) -> JobHooks:
+        """The hooks of every always-visible script of the tab, with the args named in `calls` (title, any case)
+        and UI defaults for the others, as A1111 runs them all. A named script that is selectable or unknown is
+        A1111's 422."""
+        given: dict[str, ScriptCall] = {}
+        titles = {s.title.lower() for s in self.alwayson if s.shows_in(mode)}
+        for call in calls:
+            name = call.name.lower()
+            if name not in titles:
+                if name in {s.title.lower() for s in self.for_mode(mode)}:
+                    raise ScriptNotFound("Cannot have a selectable script in the always on scripts params")
+                raise ScriptNotFound(f"always on script {call.name} not found")
+            given[name] = call
+        parts = []
+        for script in self.alwayson:
+            if script.shows_in(mode):
+                call = given.get(script.title.lower())
+                parts.append(script.hooks(mode, script.positional(mode, call.args if call else ())))
+        return JobHooks.merge(parts)
 
     def for_mode(self, mode: str) -> list[GenerationScript]:
         return [s for s in self.scripts if s.shows_in(mode)]
@@ -70,4 +97,14 @@ class ScriptRegistry:
             }
             for mode in MODES
             for script in self.for_mode(mode)
+        ] + [
+            {
+                "name": script.title.lower(),
+                "is_alwayson": True,
+                "is_img2img": mode == "img2img",
+                "args": [arg.api_info() for arg in script.arguments(mode)],
+            }
+            for mode in MODES
+            for script in self.alwayson
+            if script.shows_in(mode)
         ]
