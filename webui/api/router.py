@@ -10,6 +10,7 @@ from fastapi import Depends, FastAPI, HTTPException, Request, status
 from fastapi.params import Depends as DependsParam
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
 
+from webui.api.auth import install_api_auth
 from webui.api.errors import install_error_handlers
 from webui.api.responses import ApiJSONResponse
 from webui.app import App
@@ -68,6 +69,7 @@ def install_api(server: FastAPI, app: App) -> None:
         if not credentials:
             raise SystemExit('--api-auth needs "user:password[,user2:password2]"')
         dependencies.append(basic_auth_dependency(credentials))
+        install_api_auth(server, credentials)  # also covers routes that extensions add later
     # extensions_route before lists: its /extensions (git-backed, A1111's shape) replaces the one in lists.py
     for module in (extensions_route, generate, extras, png_info, lists, models, options, progress):
         server.include_router(module.build_router(), prefix=API_PREFIX, dependencies=dependencies)
