@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
+from webui.ui.components.queue_panel import bind_queue_panel, render_queue_panel
 from webui.ui.components.quicksettings import bind_quicksettings, render_quicksettings
 from webui.ui.tabs.extensions import bind_extensions, render_extension_tabs, render_extensions
 from webui.ui.tabs.extras import bind_extras, render_extras
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
 
 STATIC = Path(__file__).resolve().parent / "static"
 SCRIPTS = ("script.js", "extra_networks.js")  # each a `() => {...}` run once on load
-# Quick handlers (refresh, select, gallery clicks) may overlap; generation has its own limit of 1
+# Quick handlers (refresh, select, gallery clicks) may overlap; jobs queue on the app's JobRunner
 # (components/gallery.py).
 DEFAULT_CONCURRENCY = 4
 
@@ -30,6 +31,7 @@ def build_ui(app: App) -> gr.Blocks:
     extension_tabs = app.extensions.ui_tabs() if app.extensions else []  # on_ui_tabs runs before the Blocks
     with gr.Blocks(title="Stable Diffusion", analytics_enabled=False) as demo:
         quick = render_quicksettings(app.model_service)
+        queue_panel = render_queue_panel()
         with gr.Tabs(elem_id="tabs") as tabs:
             with gr.Tab("txt2img", id="txt2img", elem_id="tab_txt2img"):
                 txt2img = render_txt2img(
@@ -50,6 +52,7 @@ def build_ui(app: App) -> gr.Blocks:
                 with gr.Tab("Extensions", id="extensions", elem_id="tab_extensions"):
                     extensions = render_extensions(app.extensions)
         bind_quicksettings(quick, app.model_service, demo)
+        bind_queue_panel(queue_panel, app.jobs)
         bind_txt2img(txt2img, app, quick.checkpoint)
         bind_img2img(img2img, app, quick.checkpoint)
         bind_send_to(txt2img.results, txt2img.prompts, img2img, tabs)

@@ -1,11 +1,11 @@
 """The result column: progress line, gallery (also shows the live preview), the send-to buttons, the last job's
-warnings and the selected image's infotext; bind_generation() runs a tab's jobs into it."""
+warnings and the selected image's infotext; bind_generation() queues a tab's jobs and follows them into it (also
+after a page reload: script.js keeps the tab's job ids and clicks the hidden reconnect button)."""
 
 from __future__ import annotations
 
 import html
 import logging
-import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -13,8 +13,16 @@ from typing import TYPE_CHECKING, Any
 import gradio as gr
 
 from webui.core.errors import UserError
-from webui.core.events import JobDone, Progress
 from webui.generation.request import Txt2ImgRequest
+from webui.ui.components.progress import (
+    DoneView,
+    LiveView,
+    follow_all,
+    job_ids,
+    live_view,
+    new_job_id,
+    progress_html,
+)
 from webui.ui.components.prompt_row import PromptRow
 from webui.ui.components.seed_row import SeedRow
 
@@ -23,9 +31,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# Every tab that generates shares this concurrency id: the worker runs one job at a time anyway, and Gradio's queue
-# then shows waiting users their position instead of parking threads on the worker's FIFO.
-GENERATE_CONCURRENCY_ID = "generate"
 SEND_TO_IMG2IMG = "\U0001f5bc\ufe0f"  # 🖼️ (A1111's button)
 SEND_TO_INPAINT = "\U0001f3a8\ufe0f"  # 🎨️
 Updates = dict[Any, Any]
@@ -33,6 +38,7 @@ Updates = dict[Any, Any]
 
 @dataclass
 class ResultPanel:
+    tab: str
     progress: gr.HTML
     gallery: gr.Gallery
     warnings: gr.HTML
@@ -40,6 +46,8 @@ class ResultPanel:
     generation: gr.State  # {"infotexts": [...], "seeds": [...], "selected": int} of the last result
     send_to_img2img: gr.Button
     send_to_inpaint: gr.Button
+    job_id: gr.Textbox  # the last job submitted here (hidden); script.js also gives the reconnect its ids through it
+    reconnect: gr.Button  # hidden: script.js clicks it after a reload, or to reopen a job from the queue panel
 
 
 def render_result_panel(tab: str) -> ResultPanel:
@@ -67,36 +75,13 @@ def render_result_panel(tab: str) -> ResultPanel:
         warnings = gr.HTML("", elem_id=f"{tab}_warnings", elem_classes=["generation-warnings"])
         info = gr.HTML("", elem_id=f"html_info_{tab}", elem_classes=["infotext"])
         generation = gr.State(empty_generation())
-    return ResultPanel(progress, gallery, warnings, info, generation, to_img2img, to_inpaint)
+        job_id = gr.Textbox("", visible=False, label="Job id", elem_id=f"{tab}_job_id")
+        reconnect = gr.Button("Reconnect", visible="hidden", elem_id=f"{tab}_reconnect")
+    return ResultPanel(tab, progress, gallery, warnings, info, generation, to_img2img, to_inpaint, job_id, reconnect)
 
 
 def empty_generation() -> dict[str, Any]:
     return {"infotexts": [], "seeds": [], "selected": 0}
-
-
-def format_eta(seconds: float | None) -> str:
-    if seconds is None:
-        return ""
-    seconds = max(0, round(seconds))
-    return f"{seconds}s" if seconds < 60 else f"{seconds // 60}m {seconds % 60:02d}s"
-
-
-def progress_text(event: Progress) -> str:
-    """'Step 3/20, ETA 2s', with the batch when the job has several."""
-    text = f"Step {event.step}/{event.steps}"
-    if event.job_count > 1:
-        text = f"Batch {event.job_no + 1}/{event.job_count}, step {event.step}/{event.steps}"
-    eta = format_eta(event.eta_seconds)
-    return f"{text}, ETA {eta}" if eta else text
-
-
-def progress_html(text: str, fraction: float | None = None) -> str:
-    """The progress line with a thin bar under it (no bar when fraction is None)."""
-    bar = ""
-    if fraction is not None:
-        percent = max(0.0, min(1.0, fraction)) * 100
-        bar = f'<div class="progress-bar"><div class="progress-fill" style="width:{percent:.1f}%"></div></div>'
-    return f'<div class="progress-text">{html.escape(text)}</div>{bar}'
 
 
 def infotext_html(infotext: str) -> str:
@@ -126,31 +111,31 @@ def bind_generation(
     gr.State."""
     names = {component: name for name, component in inputs.items()}
 
-    def generate(values: dict[Any, Any]) -> Iterator[Updates]:
+    def submit(values: dict[Any, Any]) -> Updates:
         try:
             request = build({names[c]: v for c, v in values.items() if c in names})
-            job = app.generation.submit(request)
+            job = app.generation.submit(request, job_id=new_job_id(r.tab))
         except UserError as exc:
             raise gr.Error(exc.message, print_exception=False) from exc
         except Exception as exc:
             log.exception("submitting a generation failed")
             raise gr.Error("Generation failed with an internal error; see the server log.") from exc
-        started = time.perf_counter()
-        finished = False
-        yield {r.warnings: ""}  # the last job's warnings go away when a new one starts
-        try:
-            for event in job.events():
-                if isinstance(event, Progress):
-                    yield _progress_updates(r, event)
-                else:
-                    finished = True
-                    updates = _done_updates(r, event, time.perf_counter() - started)
-                    for warning in event.result.warnings:
-                        gr.Warning(warning)
-                    yield updates
-        finally:
-            if not finished:  # the page went away mid-job: don't keep the GPU busy for nobody
-                job.interrupt()
+        # the last job's warnings go away when a new one starts
+        return {r.job_id: job.job_id, r.progress: live_view(app.jobs, job).html, r.warnings: ""}
+
+    def watch(ids: str) -> Iterator[Updates]:
+        """Follow the jobs (comma-separated ids) into the panel. A page that goes away leaves them running: a
+        reloaded page follows them again."""
+        shown = False
+        for view in follow_all(app.jobs, job_ids(ids)):
+            if isinstance(view, LiveView):
+                shown = True
+                yield _live_updates(r, view)
+            elif not view.cancelled:
+                shown = True
+                yield _done_updates(r, view)
+        if not shown:
+            yield {}
 
     def select_image(generation: dict[str, Any], evt: gr.SelectData) -> Updates:
         index = evt.index if isinstance(evt.index, int) else 0
@@ -167,15 +152,41 @@ def bind_generation(
         index = generation.get("selected", 0)
         return seeds[index] if 0 <= index < len(seeds) else seeds[0]
 
-    prompts.generate.click(
-        generate,
+    submitted = prompts.generate.click(
+        submit,
         inputs=set(inputs.values()),
-        outputs=[r.gallery, r.progress, r.warnings, r.info, r.generation],
-        show_progress="minimal",
-        show_progress_on=[r.progress],
+        outputs=[r.job_id, r.progress, r.warnings],
+        show_progress="hidden",
         api_visibility="private",
-        concurrency_id=GENERATE_CONCURRENCY_ID,
-        concurrency_limit=1,
+        concurrency_limit=None,
+    )
+    shown = [r.gallery, r.progress, r.warnings, r.info, r.generation]
+    # Each click queues a job and follows it; a job queued behind another of the tab's jobs takes the panel over
+    # once it starts.
+    submitted.success(
+        watch,
+        inputs=[r.job_id],
+        outputs=shown,
+        show_progress="hidden",
+        api_visibility="private",
+        trigger_mode="multiple",
+        concurrency_limit=None,
+    )
+    submitted.success(
+        None,
+        inputs=[r.job_id, prompts.prompt],
+        js=f"(id, prompt) => {{ if (window.sdJobs) window.sdJobs.remember({r.tab!r}, id, prompt); return []; }}",
+        api_visibility="private",
+    )
+    r.reconnect.click(
+        watch,
+        inputs=[r.job_id],
+        outputs=shown,
+        js=f"() => [window.sdJobs ? window.sdJobs.reconnectIds({r.tab!r}) : '']",
+        show_progress="hidden",
+        api_visibility="private",
+        trigger_mode="always_last",
+        concurrency_limit=None,
     )
     prompts.interrupt.click(app.generation.interrupt, queue=False, show_progress="hidden", api_visibility="private")
     prompts.skip.click(app.generation.skip, queue=False, show_progress="hidden", api_visibility="private")
@@ -197,14 +208,15 @@ def bind_generation(
     )
 
 
-def _progress_updates(r: ResultPanel, event: Progress) -> Updates:
-    updates: Updates = {r.progress: progress_html(progress_text(event), event.fraction)}
-    if event.preview is not None:
-        updates[r.gallery] = [event.preview]
+def _live_updates(r: ResultPanel, view: LiveView) -> Updates:
+    updates: Updates = {r.progress: view.html}
+    if view.preview is not None:
+        updates[r.gallery] = [view.preview]
     return updates
 
 
-def _done_updates(r: ResultPanel, done: JobDone, seconds: float) -> Updates:
+def _done_updates(r: ResultPanel, view: DoneView) -> Updates:
+    done = view.outcome
     if done.error is not None:
         if isinstance(done.error, UserError):
             raise gr.Error(done.error.message, print_exception=False)
@@ -213,15 +225,14 @@ def _done_updates(r: ResultPanel, done: JobDone, seconds: float) -> Updates:
     result = done.result
     count = len(result.images)
     noun = "image" if count == 1 else "images"
-    status = (
-        f"Interrupted: {count} {noun} in {seconds:.1f}s"
-        if result.interrupted
-        else f"Done: {count} {noun} in {seconds:.1f}s"
-    )
+    verb = "Interrupted" if result.interrupted else "Done"
+    status = f"{verb}: {count} {noun} in {view.seconds:.1f}s"
+    for warning in result.warnings:
+        gr.Warning(warning)
     generation = {**empty_generation(), "infotexts": list(result.infotexts), "seeds": list(result.seeds)}
     return {
         r.gallery: [*result.images, *result.detected_maps],  # ControlNet maps after the images (as the extension)
-        r.progress: progress_html(status),
+        r.progress: progress_html(status, job_id=view.job.job_id, state="done"),
         r.warnings: warnings_html(list(result.warnings)),
         r.info: infotext_html(result.infotexts[0]) if result.infotexts else "",
         r.generation: generation,
