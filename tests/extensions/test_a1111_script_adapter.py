@@ -171,3 +171,18 @@ def test_always_visible_script_through_the_api(app_factory) -> None:
     assert "golden hour" in client.get("/sdapi/v1/scripts").json()["txt2img"]
     entry = next(e for e in client.get("/sdapi/v1/script-info").json() if e["name"] == "golden hour")
     assert entry["is_alwayson"] is True and [a["label"] for a in entry["args"]] == ["Enable", "Words"]
+
+
+def test_always_visible_script_is_drawn_in_the_tabs_and_its_values_reach_the_request(app_factory) -> None:
+    from webui.extensions.a1111.script_adapter import alwayson_from_modules
+    from webui.ui.blocks import build_ui
+    from webui.ui.components.scripts import alwayson_key, with_script
+
+    app = app_factory()
+    app.generation.scripts.add_alwayson(alwayson_from_modules([alwayson_module()]))
+    demo = build_ui(app)
+    labels = [c.get("props", {}).get("label") for c in demo.config["components"]]
+    assert labels.count("Words") == 2  # its ui() in txt2img and in img2img
+    build = with_script(lambda values: BASE, app.generation.scripts, "txt2img")
+    values = {"script_name": "None", alwayson_key("Golden hour", 0): True, alwayson_key("Golden hour", 1): "dusk"}
+    assert build(values).alwayson == (ScriptCall("Golden hour", (True, "dusk")),)

@@ -174,6 +174,12 @@ class A1111AlwaysOn(AlwaysOnScript):
             self._arguments[mode] = ui_arguments(self.instances[mode], mode)
         return self._arguments[mode]
 
+    def custom_ui(self, mode: str) -> list[Any]:
+        """The script's own ui() in the tab (A1111 draws always-visible scripts above the Script dropdown)."""
+        instance = self.instances[mode]
+        instance.controls = list(instance.ui(mode == IMG2IMG) or [])
+        return instance.controls
+
     def hooks(self, mode: str, args: Any) -> JobHooks:
         scripts, processing = _shim()
         instance, values, title = self.instances[mode], list(args), self.title

@@ -26,6 +26,11 @@ def arg_key(title: str, index: int) -> str:
     return f"script:{title}:{index}"
 
 
+def alwayson_key(title: str, index: int) -> str:
+    """The request-inputs key of an always-visible script's index-th control."""
+    return f"alwayson:{title}:{index}"
+
+
 def script_elem_id(tab: str, script: GenerationScript, item: str) -> str:
     """A1111's Script.elem_id: script_<tab>_<title>_<item>, the tab only for scripts on both tabs."""
     title = re.sub(r"[^a-z_0-9]", "", re.sub(r"\s", "_", script.title.lower()))
@@ -41,11 +46,14 @@ class ScriptsWidgets:
     groups: list[gr.Group]
     controls: dict[str, list[gr.components.Component | None]] = field(default_factory=dict)  # by title
     helpers: dict[str, list[Any]] = field(default_factory=dict)  # UI-only extras (swap buttons, file upload)
+    alwayson: dict[str, list[Any]] = field(default_factory=dict)  # always-visible scripts' controls, by title
 
     def request_inputs(self) -> dict[str, gr.components.Component]:
         inputs: dict[str, gr.components.Component] = {SCRIPT_KEY: self.dropdown}
         for title, controls in self.controls.items():
             inputs |= {arg_key(title, i): c for i, c in enumerate(controls) if c is not None}
+        for title, controls in self.alwayson.items():
+            inputs |= {alwayson_key(title, i): c for i, c in enumerate(controls) if c is not None}
         return inputs
 
 
@@ -79,10 +87,19 @@ def _render_arg(spec: ScriptArg, elem_id: str) -> gr.components.Component | None
 def render_scripts(tab: str, registry: ScriptRegistry) -> ScriptsWidgets:
     """The dropdown (elem_id script_list, "None" then the titles) and one hidden group of controls per script."""
     scripts = registry.for_mode(tab)
+    alwayson: dict[str, list[Any]] = {}
+    for script in registry.alwayson:  # A1111 draws always-visible scripts above the dropdown
+        if script.shows_in(tab):
+            custom = getattr(script, "custom_ui", None)
+            with gr.Group(elem_id=script_elem_id(tab, script, "group")):  # type: ignore[arg-type]
+                alwayson[script.title] = custom(tab) if custom is not None else [
+                    _render_arg(spec, script_elem_id(tab, script, spec.key))  # type: ignore[arg-type]
+                    for spec in script.arguments(tab)
+                ]  # fmt: skip
     dropdown = gr.Dropdown(
         [NONE, *(s.title for s in scripts)], value=NONE, label="Script", elem_id="script_list", interactive=True
     )
-    widgets = ScriptsWidgets(tab, dropdown, scripts, [])
+    widgets = ScriptsWidgets(tab, dropdown, scripts, [], alwayson=alwayson)
     for script in scripts:
         custom = getattr(script, "custom_ui", None)  # an extension's Script draws its own ui()
         with gr.Group(visible=False) as group:
@@ -170,6 +187,15 @@ def script_call(values: Mapping[str, Any], registry: ScriptRegistry, mode: str) 
     return ScriptCall(script.title, tuple(values.get(arg_key(script.title, i)) for i in range(count)))
 
 
+def alwayson_calls(values: Mapping[str, Any], registry: ScriptRegistry, mode: str) -> tuple[ScriptCall, ...]:
+    """The always-visible scripts' control values, in A1111's positional order."""
+    return tuple(
+        ScriptCall(s.title, tuple(values.get(alwayson_key(s.title, i)) for i in range(len(s.arguments(mode)))))
+        for s in registry.alwayson
+        if s.shows_in(mode) and alwayson_key(s.title, 0) in values
+    )
+
+
 def with_script(
     build: Callable[[Mapping[str, Any]], Txt2ImgRequest], registry: ScriptRegistry, mode: str
 ) -> Callable[[Mapping[str, Any]], Txt2ImgRequest]:
@@ -178,6 +204,8 @@ def with_script(
     def build_with_script(values: Mapping[str, Any]) -> Txt2ImgRequest:
         request = build(values)
         call = script_call(values, registry, mode)
-        return replace(request, script=call) if call is not None else request
+        request = replace(request, script=call) if call is not None else request
+        alwayson = alwayson_calls(values, registry, mode)
+        return replace(request, alwayson=alwayson) if alwayson else request
 
     return build_with_script
