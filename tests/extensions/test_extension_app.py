@@ -200,3 +200,12 @@ def test_gradio3_names_and_ui_components_work(ext_app, extensions_dir: Path) -> 
     refresh = next(c for c in demo.config["components"] if c.get("props", {}).get("elem_id") == "old_style_refresh")
     assert refresh["type"] == "button" and "tool" in refresh["props"]["elem_classes"]
     assert "(v) => v + '!'" in [dependency.get("js") for dependency in demo.config["dependencies"]]
+
+
+def test_controlnet_extension_folder_is_replaced_by_the_builtin(ext_app, extensions_dir: Path) -> None:
+    marker = extensions_dir / "cn.marker"
+    write_script(extensions_dir, "sd-webui-controlnet", f"open({str(marker)!r}, 'w').write('ran')\n")
+    app = ext_app()
+    assert not marker.exists()
+    problem = app.extensions.loaded.problems_of("sd-webui-controlnet")[0]
+    assert problem.unsupported and "built-in ControlNet" in problem.message

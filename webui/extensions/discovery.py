@@ -13,6 +13,9 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 DISABLE_MODES = ("none", "extra", "all")
+# Extensions whose job a built-in feature does (and whose scripts patch A1111's model internals), never loaded, as
+# Forge does; their folders still serve model files (models/, annotator/downloads/).
+REPLACED_BY_BUILTIN = {"sd-webui-controlnet": "the built-in ControlNet"}
 GIT_TIMEOUT_S = 30
 
 
@@ -170,7 +173,7 @@ def discover(roots: list[Path], disabled: list[str], mode: str = "none") -> list
                 )
                 continue
             seen.add(folder.name.lower())
-            enabled = folder.name not in disabled and mode == "none"
+            enabled = folder.name not in disabled and mode == "none" and folder.name.lower() not in REPLACED_BY_BUILTIN
             found.append(Extension(folder.name, folder, enabled, read_metadata(folder)))
     return found
 

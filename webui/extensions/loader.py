@@ -16,7 +16,13 @@ from types import ModuleType
 from typing import Any
 
 from webui.extensions.api import ExtensionRegistry, LoadProblem
-from webui.extensions.discovery import Extension, ScriptFile, missing_requirements, ordered_scripts
+from webui.extensions.discovery import (
+    REPLACED_BY_BUILTIN,
+    Extension,
+    ScriptFile,
+    missing_requirements,
+    ordered_scripts,
+)
 
 log = logging.getLogger("webui.extensions")
 
@@ -135,6 +141,11 @@ def load_extensions(extensions: list[Extension], registry: ExtensionRegistry, bi
     """Bind the stand-ins to this App (fresh registries), import every enabled script in order, then run the
     `ui_settings` callbacks so that extension options exist before the UI or the API reads them."""
     loaded = LoadedExtensions(extensions, registry)
+    for ext in extensions:
+        if ext.canonical_name in REPLACED_BY_BUILTIN:
+            builtin = REPLACED_BY_BUILTIN[ext.canonical_name]
+            message = f"not loaded: replaced by {builtin} (its API and model folders still work)"
+            registry.problems.append(LoadProblem(ext.name, "", message, unsupported=True))
     enabled = [ext for ext in extensions if ext.enabled]
     if not enabled:
         return loaded
