@@ -242,3 +242,37 @@ def test_lowvram_generation_runs_text_encoder_unet_and_vae_in_turn(app_factory) 
     assert len(result.images) == 1
     parts = [part for _key, part in app.models.cache.part_moves]
     assert parts == ["unet", "text_encoder", "unet", "vae"]
+
+
+def test_automatic_vram_budget_follows_free_cuda_memory(monkeypatch) -> None:
+    """sd_vram_budget_gb = 0: what the cache holds plus free memory, less a 1.5 GiB reserve. On a 10 GiB card two
+    5 GiB models do not fit together (8.5 GiB): the older one leaves the device; 5 + 3 does, 5 + 3 + 3 does not."""
+    gib = 1 << 30
+    fakes: list[Fake] = []
+
+    def free_memory(device=None) -> tuple[int, int]:
+        used = sum(f.size for f in fakes if f.moves and f.moves[-1] == "cuda")
+        return 10 * gib - used, 10 * gib
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "mem_get_info", free_memory)
+    monkeypatch.setattr(torch.cuda, "memory_reserved", lambda device=None: 0)
+    monkeypatch.setattr(torch.cuda, "memory_allocated", lambda device=None: 0)
+    gpu = DevicePolicy(torch.device("cuda"), torch.float16, torch.float16, offload_when_idle=False)
+    cache = ModelCache(gpu, max_on_device=4, max_in_ram=4)
+
+    def use(name: str, size: int) -> None:
+        def load() -> Fake:
+            fakes.append(Fake(name, size * gib))
+            return fakes[-1]
+
+        with cache.acquire(name, load):
+            pass
+
+    use("a", 5)
+    use("b", 5)
+    assert cache.keys_on_device() == ["b"] and cache.keys_in_ram() == ["a"]
+    use("c", 3)
+    assert cache.keys_on_device() == ["b", "c"]
+    use("d", 3)
+    assert cache.keys_on_device() == ["c", "d"]

@@ -29,13 +29,15 @@ def entry_bytes(model: Any) -> int:
 
 
 def automatic_vram_budget(policy: DevicePolicy, held_bytes: int) -> int | None:
-    """On CUDA: what the cache holds now plus the free memory, less a reserve for activations; else no limit."""
+    """On CUDA: what the cache holds on the device now plus the free memory (counting blocks torch's allocator
+    keeps but does not use), less a reserve for activations; elsewhere no byte limit."""
     import torch
 
     if policy.device.type != "cuda" or not torch.cuda.is_available():
         return None
     free, _total = torch.cuda.mem_get_info(policy.device)
-    return max(0, held_bytes + int(free) - VRAM_RESERVE_BYTES)
+    cached = torch.cuda.memory_reserved(policy.device) - torch.cuda.memory_allocated(policy.device)
+    return max(0, held_bytes + int(free) + int(cached) - VRAM_RESERVE_BYTES)
 
 
 CACHE_OPTIONS = (
@@ -156,10 +158,10 @@ class ModelCache:
         self._staged.pop(key, None)
         self._parked.add(key)
 
-    def _vram_limit(self) -> int | None:
+    def _vram_limit(self, held_bytes: int) -> int | None:
         if self.vram_budget is not None:
             return self.vram_budget
-        return automatic_vram_budget(self.policy, self.bytes_on_device())
+        return automatic_vram_budget(self.policy, held_bytes)
 
     def _evict_one_from_device(self, keep: str) -> bool:
         """Move the least recently used unlocked entry (other than `keep`) off the device; False if none can go."""
@@ -192,8 +194,9 @@ class ModelCache:
         while True:
             resident = {k for k in self._on_device if k not in self._parked or self.lowvram}
             count = len(resident | ({keep} if keep else set()))
-            used = sum(self._sizes.get(k, 0) for k in resident if k != keep and k not in self._parked) + incoming
-            limit = self._vram_limit()
+            held = sum(self._sizes.get(k, 0) for k in resident if k != keep and k not in self._parked)
+            used = held + incoming
+            limit = self._vram_limit(held)
             over_bytes = limit is not None and used > limit
             if count <= self.max_on_device and not over_bytes:
                 break

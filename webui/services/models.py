@@ -96,6 +96,10 @@ class ModelService:
     def refresh(self) -> None:
         self._models.refresh()
 
+    def unrecognised_checkpoints(self) -> dict[str, str]:
+        """Installed checkpoint files that are not recognised: relative name → the reason (for a notice)."""
+        return self._models.unrecognised_checkpoints()
+
     def current_record(self) -> ModelRecord | None:
         """The selected checkpoint, or the first installed one (a stale choice falls back, as in A1111), or None."""
         infos = self._models.checkpoints()
