@@ -88,6 +88,13 @@ def test_options_switch_checkpoint(app_factory) -> None:
     assert client.get("/sdapi/v1/options").json()["sd_model_checkpoint"].startswith("tiny-sd15-fp16.safetensors [")
     missing = client.post("/sdapi/v1/options", json={"sd_model_checkpoint": "nope"})
     assert missing.status_code == 404 and missing.json()["error"] == "ModelNotFound"
+    options = client.get("/sdapi/v1/options").json()
+    (model,) = [m for m in client.get("/sdapi/v1/sd-models").json() if m["title"] == options["sd_model_checkpoint"]]
+    assert options["sd_checkpoint_hash"] == model["sha256"] and len(model["sha256"]) == 64  # A1111's read-only key
+    # clients post back what they got: the read-only hash is ignored, the rest is set as before
+    posted = client.post("/sdapi/v1/options", json=options | {"sd_checkpoint_hash": "0" * 64})
+    assert posted.status_code == 200, posted.text
+    assert client.get("/sdapi/v1/options").json()["sd_checkpoint_hash"] == model["sha256"]
 
 
 def test_cmd_flags_masks_credentials(app_factory) -> None:

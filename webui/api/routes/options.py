@@ -12,11 +12,13 @@ from fastapi import APIRouter, Body
 from webui.api.router import AppDep
 from webui.app import App
 from webui.config.settings import Settings
+from webui.core.errors import UserError
 
 log = logging.getLogger(__name__)
 
 CHECKPOINT_KEY = "sd_model_checkpoint"
 VAE_KEY = "sd_vae"
+HASH_KEY = "sd_checkpoint_hash"
 SECRET_FLAGS = ("api_auth", "gradio_auth")
 
 
@@ -26,7 +28,10 @@ def apply_options(app: App, changes: dict[str, Any]) -> None:
     Every value is checked before anything changes; an unknown checkpoint or VAE is a 404 (A1111 answers 500 for
     the checkpoint and falls back to no VAE for the VAE). A new sd_vae needs no reload: the next generation uses it.
     """
-    rest = {key: value for key, value in changes.items() if key != CHECKPOINT_KEY}
+    rest = {key: value for key, value in changes.items() if key not in (CHECKPOINT_KEY, HASH_KEY)}  # hash: read-only
+    current = app.options.all()
+    # Clients post back the whole GET: a restricted option sent with its current value is no attempt to change it.
+    rest = {k: v for k, v in rest.items() if not (_restricted(app, k) and k in current and current[k] == v)}
     wanted = changes.get(CHECKPOINT_KEY)
     if wanted is not None:
         app.models.find_checkpoint(str(wanted))  # raises ModelNotFound / NoCheckpoint before anything is set
@@ -39,8 +44,23 @@ def apply_options(app: App, changes: dict[str, Any]) -> None:
         log.info("Checkpoint changed through the API: %s", title)
 
 
+def _restricted(app: App, key: str) -> bool:
+    spec = app.options.spec(key)
+    return spec is not None and spec.restricted
+
+
+def loaded_checkpoint_hash(app: App) -> str | None:
+    """Matches A1111 1.10's sd_checkpoint_hash: the full sha256 of the chosen checkpoint (None until hashed)."""
+    try:
+        record = app.models.find_checkpoint(app.options.get(CHECKPOINT_KEY) or None)
+    except UserError:
+        return None
+    return app.models.info(record).sha256
+
+
 def get_options(app: AppDep) -> dict[str, Any]:
-    return app.options.all()
+    """Every option with its value or default, and A1111's read-only sd_checkpoint_hash."""
+    return {HASH_KEY: loaded_checkpoint_hash(app), **app.options.all()}
 
 
 def set_options(app: AppDep, changes: Annotated[dict[str, Any], Body()]) -> None:
