@@ -38,6 +38,12 @@ def test_full_infotext_fills_every_field_it_names() -> None:
         "enable_hr": False,  # no Hires keys: A1111 switches Hires. fix off
         "hr_resize_x": 0,
         "hr_resize_y": 0,
+        # A1111's defaults for keys the text does not have: the hires extras and accordions reset
+        "hr_checkpoint_name": "Use same checkpoint",
+        "hr_sampler_name": "Use same sampler",
+        "hr_scheduler": "Use same scheduler",
+        "enable_refiner": False,
+        "soft_inpainting_enabled": False,
     }
     assert pasted.skipped == ()
     assert set(pasted.values) <= PASTE_FIELDS
@@ -106,7 +112,11 @@ def test_denoising_without_hires_keys_leaves_hires_off() -> None:
 
 def test_unknown_keys_are_ignored() -> None:
     values = paste("a\nSteps: 20, Seed: 1, Frobnication: 12, Clip skip: 2, ENSD: 31337, Model: x").values
-    assert set(values) == {"prompt", "negative_prompt", "steps", "seed", "enable_hr", "hr_resize_x", "hr_resize_y"}
+    assert set(values) == {
+        "prompt", "negative_prompt", "steps", "seed", "enable_hr", "hr_resize_x", "hr_resize_y",
+        # A1111's defaults, as A1111 pastes them
+        "hr_checkpoint_name", "hr_sampler_name", "hr_scheduler", "enable_refiner", "soft_inpainting_enabled",
+    }  # fmt: skip
 
 
 def test_plain_prompt_sets_only_the_prompt() -> None:
@@ -141,3 +151,20 @@ def test_bad_numbers_are_skipped_and_the_rest_pasted() -> None:
 def test_without_choices_any_value_is_taken() -> None:
     values = pasted_fields("a\nSteps: 20, Sampler: Something, Seed: 1").values
     assert values["sampler"] == "Something"
+
+
+def test_hires_refiner_and_soft_inpainting_keys_fill_their_fields() -> None:
+    text = (
+        "a cat\nSteps: 20, Sampler: Euler, CFG scale: 7, Seed: 3, Size: 64x64, Denoising strength: 0.5, "
+        "Hires upscale: 2, Hires upscaler: Latent, Hires sampler: DPM++ 2M, Hires schedule type: Karras, "
+        'Hires prompt: "a dog, big", Refiner: tiny [abc], Refiner switch at: 0.7, Soft inpainting enabled: True, '
+        "Soft inpainting schedule bias: 1.5"
+    )
+    values = paste(text).values
+    assert (values["hr_sampler_name"], values["hr_scheduler"], values["hr_prompt"]) == (
+        "DPM++ 2M",
+        "Karras",
+        "a dog, big",
+    )
+    assert values["enable_refiner"] is True and values["refiner_switch_at"] == 0.7
+    assert values["soft_inpainting_enabled"] is True and values["mask_blend_power"] == 1.5

@@ -14,7 +14,7 @@ from PIL import Image
 from webui.core.errors import InvalidRequest
 from webui.core.types import BatchSpec, Size
 from webui.generation.controlnet import ControlUnit
-from webui.generation.request import HiresSpec, Img2ImgRequest, InpaintSpec, Txt2ImgRequest
+from webui.generation.request import HiresSpec, Img2ImgRequest, InpaintSpec, SoftInpaintSpec, Txt2ImgRequest
 from webui.images.infotext import NEGATIVE_KEY, NEGATIVE_PREFIX, PROMPT_KEY, parse_infotext
 from webui.images.masking import binary_mask
 
@@ -51,6 +51,26 @@ HIRES_FIELDS: Mapping[str, str] = MappingProxyType(
         "hr_scale": "Upscale by",
         "hr_resize_x": "Resize width to",
         "hr_resize_y": "Resize height to",
+        "hr_checkpoint_name": "Hires checkpoint",
+        "hr_sampler_name": "Hires sampling method",
+        "hr_scheduler": "Hires schedule type",
+        "hr_prompt": "Hires prompt",
+        "hr_negative_prompt": "Hires negative prompt",
+    }
+)
+# A1111's "Refiner" accordion (txt2img and img2img).
+REFINER_FIELDS: Mapping[str, str] = MappingProxyType(
+    {"enable_refiner": "Refiner", "refiner_checkpoint": "Checkpoint", "refiner_switch_at": "Switch at"}
+)
+# A1111's "Soft inpainting" accordion (img2img inpaint): field key → SoftInpaintSpec attribute.
+SOFT_INPAINT_FIELDS: Mapping[str, str] = MappingProxyType(
+    {
+        "mask_blend_power": "schedule_bias",
+        "mask_blend_scale": "preservation_strength",
+        "inpaint_detail_preservation": "transition_contrast_boost",
+        "composite_mask_influence": "mask_influence",
+        "composite_difference_threshold": "difference_threshold",
+        "composite_difference_contrast": "difference_contrast",
     }
 )
 # What the img2img tab hands over on top of TXT2IMG_FIELDS.
@@ -69,9 +89,18 @@ IMG2IMG_FIELDS: Mapping[str, str] = MappingProxyType(
         "masked_content": "Masked content",
         "inpaint_area": "Inpaint area",
         "only_masked_padding": "Only masked padding, pixels",
+        "soft_inpainting_enabled": "Soft inpainting",
+        "mask_blend_power": "Schedule bias",
+        "mask_blend_scale": "Preservation strength",
+        "inpaint_detail_preservation": "Transition contrast boost",
+        "composite_mask_influence": "Mask influence",
+        "composite_difference_threshold": "Difference threshold",
+        "composite_difference_contrast": "Difference contrast",
     }
 )
-FIELD_LABELS: Mapping[str, str] = MappingProxyType({**TXT2IMG_FIELDS, **HIRES_FIELDS, **IMG2IMG_FIELDS})
+FIELD_LABELS: Mapping[str, str] = MappingProxyType(
+    {**TXT2IMG_FIELDS, **HIRES_FIELDS, **REFINER_FIELDS, **IMG2IMG_FIELDS}
+)
 
 # The img2img sub-tabs, as the mode names the tab's state holds.
 IMG2IMG_MODES = ("img2img", "sketch", "inpaint", "inpaint upload")
@@ -144,7 +173,16 @@ def _common_fields(read: _Reader) -> dict[str, Any]:
         "checkpoint": read.text("checkpoint") or None,
         "styles": _style_names(read.values.get("styles")),
         **_seed_extras(read),
+        **_refiner_fields(read),
     }
+
+
+def _refiner_fields(read: _Reader) -> dict[str, Any]:
+    """The "Refiner" accordion: used while it is ticked and a checkpoint is chosen (A1111's ScriptRefiner)."""
+    checkpoint = read.text("refiner_checkpoint")
+    if not read.values.get("enable_refiner") or not checkpoint or checkpoint == "None":
+        return {}
+    return {"refiner_checkpoint": checkpoint, "refiner_switch_at": read.real("refiner_switch_at", 0.8)}
 
 
 def _style_names(value: Any) -> tuple[str, ...]:
@@ -192,7 +230,17 @@ def _hires_spec(read: _Reader) -> HiresSpec:
         resize_y=read.integer("hr_resize_y", d.resize_y),
         steps=read.integer("hr_second_pass_steps", d.steps),
         denoising_strength=read.real("denoising_strength", d.denoising_strength),
+        checkpoint=_unless(read.text("hr_checkpoint_name"), "Use same checkpoint"),
+        sampler=_unless(read.text("hr_sampler_name"), "Use same sampler"),
+        scheduler=_unless(read.text("hr_scheduler"), "Use same scheduler"),
+        prompt=read.text("hr_prompt"),
+        negative_prompt=read.text("hr_negative_prompt"),
     )
+
+
+def _unless(value: str, same: str) -> str:
+    """A1111's "Use same …" choices mean "" here."""
+    return "" if value == same else value
 
 
 def hires_resolution(enabled: bool, width: Any, height: Any, scale: Any, resize_x: Any, resize_y: Any) -> str:
@@ -257,7 +305,17 @@ def _inpaint_spec(read: _Reader, mask: Image.Image) -> InpaintSpec:
         masked_content=read.text("masked_content") or d.masked_content,
         only_masked=read.choice("inpaint_area", INPAINT_AREAS, INPAINT_AREAS[0]) == INPAINT_AREAS[1],
         only_masked_padding=read.integer("only_masked_padding", d.only_masked_padding),
+        soft=_soft_spec(read),
     )
+
+
+def _soft_spec(read: _Reader) -> SoftInpaintSpec | None:
+    if not read.values.get("soft_inpainting_enabled"):
+        return None
+    d = SoftInpaintSpec()
+    present = [(key, name) for key, name in SOFT_INPAINT_FIELDS.items() if key in read.values]
+    values = {name: read.real(key, getattr(d, name)) for key, name in present}
+    return SoftInpaintSpec(**values)
 
 
 def to_image(value: Any) -> Image.Image | None:
@@ -392,7 +450,21 @@ PASTE_INTEGERS: Mapping[str, str] = MappingProxyType(
     }
 )
 PASTE_REALS: Mapping[str, str] = MappingProxyType(
-    {"CFG scale": "cfg_scale", "Denoising strength": "denoising_strength", "Hires upscale": "hr_scale"}
+    {
+        "CFG scale": "cfg_scale",
+        "Denoising strength": "denoising_strength",
+        "Hires upscale": "hr_scale",
+        "Refiner switch at": "refiner_switch_at",
+        "Soft inpainting schedule bias": "mask_blend_power",
+        "Soft inpainting preservation strength": "mask_blend_scale",
+        "Soft inpainting transition contrast boost": "inpaint_detail_preservation",
+        "Soft inpainting mask influence": "composite_mask_influence",
+        "Soft inpainting difference threshold": "composite_difference_threshold",
+        "Soft inpainting difference contrast": "composite_difference_contrast",
+    }
+)
+PASTE_TEXTS: Mapping[str, str] = MappingProxyType(
+    {"Hires prompt": "hr_prompt", "Hires negative prompt": "hr_negative_prompt"}
 )
 PASTE_CHOICES: Mapping[str, str] = MappingProxyType(
     {
@@ -402,11 +474,16 @@ PASTE_CHOICES: Mapping[str, str] = MappingProxyType(
         "Mask mode": "mask_mode",
         "Masked content": "masked_content",
         "Inpaint area": "inpaint_area",
+        "Hires checkpoint": "hr_checkpoint_name",
+        "Hires sampler": "hr_sampler_name",
+        "Hires schedule type": "hr_scheduler",
+        "Refiner": "refiner_checkpoint",
     }
 )
 # Every field the paste can set; a tab hands over the components it has of these.
 PASTE_FIELDS = frozenset(
-    {"prompt", "negative_prompt", "enable_hr"}
+    {"prompt", "negative_prompt", "enable_hr", "enable_refiner", "soft_inpainting_enabled"}
+    | set(PASTE_TEXTS.values())
     | set(PASTE_INTEGERS.values())
     | set(PASTE_REALS.values())
     | set(PASTE_CHOICES.values())
@@ -450,6 +527,9 @@ def pasted_fields(
     values["enable_hr"] = "Denoising strength" in params and any(key in params for key in _HIRES_MARKERS)
     params.setdefault("Hires resize-1", "0")
     params.setdefault("Hires resize-2", "0")
+    values["enable_refiner"] = "Refiner" in params
+    values["soft_inpainting_enabled"] = str(params.get("Soft inpainting enabled", "")) == "True"
+    values.update({field: str(params[key]) for key, field in PASTE_TEXTS.items() if key in params})
     for key, field in PASTE_INTEGERS.items():
         if key in params:
             number = _number(params[key])

@@ -4,12 +4,15 @@
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import gradio as gr
 
+from webui.generation.extra_models import SAME_CHECKPOINT, SAME_SAMPLER, SAME_SCHEDULER
 from webui.generation.request import IMAGE_UPSCALERS, LATENT_UPSCALE_MODES, HiresSpec
+from webui.generation.samplers.registry import SAMPLERS, SCHEDULE_TYPES
 from webui.ui.binding import hires_resolution
 
 LABEL = "Hires. fix"
@@ -27,6 +30,11 @@ class HiresWidgets:
     scale: gr.Slider
     resize_x: gr.Slider
     resize_y: gr.Slider
+    checkpoint: gr.Dropdown
+    sampler: gr.Dropdown
+    scheduler: gr.Dropdown
+    prompt: gr.Textbox
+    negative_prompt: gr.Textbox
 
     def request_inputs(self) -> dict[str, gr.components.Component]:
         """The components by binding.HIRES_FIELDS key."""
@@ -38,6 +46,11 @@ class HiresWidgets:
             "hr_scale": self.scale,
             "hr_resize_x": self.resize_x,
             "hr_resize_y": self.resize_y,
+            "hr_checkpoint_name": self.checkpoint,
+            "hr_sampler_name": self.sampler,
+            "hr_scheduler": self.scheduler,
+            "hr_prompt": self.prompt,
+            "hr_negative_prompt": self.negative_prompt,
         }
 
 
@@ -76,7 +89,50 @@ def render_hires(tab: str, defaults: HiresSpec | None = None) -> HiresWidgets:
             resize_y = gr.Slider(
                 0, 2048, value=d.resize_y, step=8, label="Resize height to", elem_id=f"{tab}_hr_resize_y"
             )
-    return HiresWidgets(accordion, enable, resolution, upscaler, steps, denoising, scale, resize_x, resize_y)
+        checkpoint, sampler, scheduler = _render_hires_models(tab)
+        prompt, negative_prompt = _render_hires_prompts(tab)
+    return HiresWidgets(
+        accordion, enable, resolution, upscaler, steps, denoising, scale, resize_x, resize_y,
+        checkpoint, sampler, scheduler, prompt, negative_prompt,
+    )  # fmt: skip
+
+
+def _render_hires_models(tab: str) -> tuple[gr.Dropdown, gr.Dropdown, gr.Dropdown]:
+    """A1111's optional hires checkpoint / sampling method / schedule type row (labels and elem_ids as A1111)."""
+    with gr.Row(elem_id=f"{tab}_hires_fix_row4"):
+        checkpoint = gr.Dropdown(
+            [SAME_CHECKPOINT], value=SAME_CHECKPOINT, label="Checkpoint", elem_id="hr_checkpoint",
+            allow_custom_value=True,
+        )  # fmt: skip
+        sampler = gr.Dropdown(
+            [SAME_SAMPLER, *(s.name for s in SAMPLERS)], value=SAME_SAMPLER, label="Hires sampling method",
+            elem_id="hr_sampler",
+        )  # fmt: skip
+        scheduler = gr.Dropdown(
+            [SAME_SCHEDULER, *SCHEDULE_TYPES], value=SAME_SCHEDULER, label="Hires schedule type",
+            elem_id="hr_scheduler",
+        )  # fmt: skip
+    return checkpoint, sampler, scheduler
+
+
+def _render_hires_prompts(tab: str) -> tuple[gr.Textbox, gr.Textbox]:
+    with gr.Row(elem_id=f"{tab}_hires_fix_row5"):
+        prompt = gr.Textbox(
+            label="Hires prompt", elem_id="hires_prompt", show_label=False, lines=3, elem_classes=["prompt"],
+            placeholder="Prompt for hires fix pass.\nLeave empty to use the same prompt as in first pass.",
+        )  # fmt: skip
+        negative = gr.Textbox(
+            label="Hires negative prompt", elem_id="hires_neg_prompt", show_label=False, lines=3,
+            elem_classes=["prompt"],
+            placeholder="Negative prompt for hires fix pass.\nLeave empty to use the same negative prompt as in "
+            "first pass.",
+        )  # fmt: skip
+    return prompt, negative
+
+
+def checkpoint_choices(titles: list[str], first: str) -> gr.Dropdown:
+    """A checkpoint dropdown refreshed with the installed checkpoints (A1111's 🔄 does the same)."""
+    return gr.Dropdown(choices=[first, *titles])
 
 
 def resolution_html(*values: Any) -> str:
@@ -85,8 +141,16 @@ def resolution_html(*values: Any) -> str:
     return f"<span class='hr-finalres-label'>Upscaled resolution:</span> {html.escape(text)}" if text else ""
 
 
-def bind_hires(h: HiresWidgets, width: gr.Slider, height: gr.Slider) -> None:
-    """Keep the "Upscaled resolution" hint and the accordion's ✔ in step with the values (no service involved)."""
+def bind_hires(
+    h: HiresWidgets, width: gr.Slider, height: gr.Slider, titles: Callable[[], list[str]] | None = None
+) -> None:
+    """Keep the "Upscaled resolution" hint and the accordion's ✔ in step with the values; `titles` (the installed
+    checkpoints) fills the hires checkpoint dropdown whenever it is opened."""
+    if titles is not None:
+        h.checkpoint.focus(
+            lambda: checkpoint_choices(titles(), SAME_CHECKPOINT), outputs=[h.checkpoint], queue=False,
+            show_progress="hidden", api_visibility="private",
+        )  # fmt: skip
     sources = [h.enable, width, height, h.scale, h.resize_x, h.resize_y]
     for component in sources:
         component.change(

@@ -3,12 +3,12 @@ and A1111's inpaint controls (Mask blur, Mask mode, Masked content, Inpaint area
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import gradio as gr
 
-from webui.generation.request import MASKED_CONTENT, InpaintSpec
-from webui.ui.binding import INPAINT_AREAS, MASK_MODES
+from webui.generation.request import MASKED_CONTENT, InpaintSpec, SoftInpaintSpec
+from webui.ui.binding import INPAINT_AREAS, MASK_MODES, SOFT_INPAINT_FIELDS
 
 EDITOR_HEIGHT = 420  # pixels on the page; the picture keeps its own size
 MASK_COLOR = "#ffffff"  # A1111's img2img_inpaint_mask_brush_color
@@ -22,10 +22,12 @@ class InpaintControls:
     masked_content: gr.Radio
     inpaint_area: gr.Radio
     only_masked_padding: gr.Slider
+    soft: dict[str, gr.components.Component] = field(default_factory=dict)  # "Soft inpainting" by field key
 
     def request_inputs(self) -> dict[str, gr.components.Component]:
         """The components by binding.IMG2IMG_FIELDS key."""
         return {
+            **self.soft,
             "mask_blur": self.mask_blur,
             "mask_mode": self.mask_mode,
             "masked_content": self.masked_content,
@@ -108,4 +110,29 @@ def render_inpaint_controls(tab: str, defaults: InpaintSpec | None = None) -> In
                 label="Only masked padding, pixels",
                 elem_id=f"{tab}_inpaint_full_res_padding",
             )
-    return InpaintControls(group, mask_blur, mask_mode, masked_content, inpaint_area, padding)
+        soft = render_soft_inpainting()
+    return InpaintControls(group, mask_blur, mask_mode, masked_content, inpaint_area, padding, soft)
+
+
+# A1111 1.10's "Soft inpainting": field key → (label, minimum, maximum, step); defaults from SoftInpaintSpec.
+SOFT_SLIDERS = {
+    "mask_blend_power": ("Schedule bias", 0, 8, 0.1),
+    "mask_blend_scale": ("Preservation strength", 0, 8, 0.05),
+    "inpaint_detail_preservation": ("Transition contrast boost", 1, 32, 0.5),
+    "composite_mask_influence": ("Mask influence", 0, 1, 0.01),
+    "composite_difference_threshold": ("Difference threshold", 0, 8, 0.25),
+    "composite_difference_contrast": ("Difference contrast", 0, 8, 0.25),
+}
+
+
+def render_soft_inpainting() -> dict[str, gr.components.Component]:
+    """The accordion with A1111's labels, ranges, defaults and elem_ids ("soft_inpainting_enabled", ...)."""
+    d = SoftInpaintSpec()
+    with gr.Accordion("Soft inpainting", open=False, elem_id="soft_inpainting_accordion"):
+        widgets: dict[str, gr.components.Component] = {
+            "soft_inpainting_enabled": gr.Checkbox(False, label="Enable", elem_id="soft_inpainting_enabled")
+        }
+        for key, (label, low, high, step) in SOFT_SLIDERS.items():
+            value = getattr(d, SOFT_INPAINT_FIELDS[key])
+            widgets[key] = gr.Slider(low, high, value=value, step=step, label=label, elem_id=key)
+    return widgets

@@ -30,6 +30,7 @@ from webui.ui.components.inpaint import (
 )
 from webui.ui.components.paste import bind_paste
 from webui.ui.components.prompt_row import PromptRow, bind_prompt_tools, render_prompt_row
+from webui.ui.components.refiner import RefinerWidgets, bind_refiner, render_refiner
 from webui.ui.components.request_inputs import common_request_inputs
 from webui.ui.components.sampler_row import SamplerRow, render_sampler_row
 from webui.ui.components.scripts import ScriptsWidgets, bind_scripts, render_scripts, with_script
@@ -73,6 +74,7 @@ class Img2ImgWidgets:
     controlnet: ControlNetWidgets
     networks: ExtraNetworksWidgets
     scripts: ScriptsWidgets | None = None  # the "Script" dropdown and its scripts' controls
+    refiner: RefinerWidgets | None = None  # A1111's "Refiner" accordion
 
     def request_inputs(self, checkpoint: gr.Dropdown) -> dict[str, gr.components.Component]:
         """The components whose values make a request, by binding.TXT2IMG_FIELDS / IMG2IMG_FIELDS key."""
@@ -87,6 +89,7 @@ class Img2ImgWidgets:
             "resize_mode": self.resize_mode,
             "denoising_strength": self.denoising_strength,
             **self.inpaint.request_inputs(),
+            **(self.refiner.request_inputs() if self.refiner is not None else {}),
             **self.controlnet.request_inputs(),
             **(self.scripts.request_inputs() if self.scripts is not None else {}),
         }
@@ -159,6 +162,7 @@ def render_img2img(
                 elem_id=f"{TAB}_denoising_strength",
             )
             seed = render_seed_row(TAB, seed=d.seed)
+            refiner = render_refiner(TAB)
             controlnet = render_controlnet(TAB, img2img=True, units=controlnet_units)
             script_widgets = render_scripts(TAB, scripts or ScriptRegistry.with_builtins())
         with gr.Column(scale=6, elem_id=f"{TAB}_results_column"):
@@ -186,6 +190,7 @@ def render_img2img(
         controlnet,
         networks,
         scripts=script_widgets,
+        refiner=refiner,
     )
 
 
@@ -212,6 +217,8 @@ def bind_img2img(w: Img2ImgWidgets, app: App, checkpoint: gr.Dropdown) -> None:
     build = with_script(img2img_request, app.generation.scripts, TAB)
     bind_generation(w.results, w.prompts, w.seed, app, w.request_inputs(checkpoint), build)
     bind_paste(w.prompts.paste, w.request_inputs(checkpoint), w.results.generation)
+    if w.refiner is not None:
+        bind_refiner(w.refiner, app.model_service.titles)
     for mode, tab in w.mode_tabs.items():
         tab.select(
             partial(_mode_updates, w, mode),

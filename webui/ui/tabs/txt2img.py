@@ -22,6 +22,7 @@ from webui.ui.components.gallery import ResultPanel, bind_generation, render_res
 from webui.ui.components.hires import HiresWidgets, bind_hires, render_hires
 from webui.ui.components.paste import bind_paste
 from webui.ui.components.prompt_row import PromptRow, bind_prompt_tools, render_prompt_row
+from webui.ui.components.refiner import RefinerWidgets, bind_refiner, render_refiner
 from webui.ui.components.request_inputs import common_request_inputs
 from webui.ui.components.sampler_row import SamplerRow, render_sampler_row
 from webui.ui.components.scripts import ScriptsWidgets, bind_scripts, render_scripts, with_script
@@ -46,12 +47,14 @@ class Txt2ImgWidgets:
     controlnet: ControlNetWidgets
     networks: ExtraNetworksWidgets
     scripts: ScriptsWidgets | None = None  # the "Script" dropdown and its scripts' controls
+    refiner: RefinerWidgets | None = None  # A1111's "Refiner" accordion
 
     def request_inputs(self, checkpoint: gr.Dropdown) -> dict[str, gr.components.Component]:
         """The components whose values make a request, by binding.TXT2IMG_FIELDS key."""
         return {
             **common_request_inputs(self.prompts, self.sampling, self.size, self.cfg_scale, self.seed, checkpoint),
             **self.hires.request_inputs(),
+            **(self.refiner.request_inputs() if self.refiner is not None else {}),
             **self.controlnet.request_inputs(),
             **(self.scripts.request_inputs() if self.scripts is not None else {}),
         }
@@ -80,13 +83,14 @@ def render_txt2img(
             )
             seed = render_seed_row(TAB, seed=d.seed)
             hires = render_hires(TAB, d.hires)
+            refiner = render_refiner(TAB)
             controlnet = render_controlnet(TAB, units=controlnet_units)
             script_widgets = render_scripts(TAB, scripts or ScriptRegistry.with_builtins())
         with gr.Column(scale=6, elem_id=f"{TAB}_results_column"):
             results = render_result_panel(TAB)
     networks = close_extra_networks(networks_layout)
     return Txt2ImgWidgets(
-        prompts, sampling, size, cfg_scale, seed, hires, results, controlnet, networks, scripts=script_widgets
+        prompts, sampling, size, cfg_scale, seed, hires, results, controlnet, networks, script_widgets, refiner
     )
 
 
@@ -99,7 +103,9 @@ def bind_txt2img(w: Txt2ImgWidgets, app: App, checkpoint: gr.Dropdown) -> None:
     bind_seed_row(w.seed, w.results.generation)
     bind_extra_networks(w.networks, app, w.prompts, w.results, checkpoint)
     bind_prompt_tools(w.prompts, app.prompts)
-    bind_hires(w.hires, w.size.width, w.size.height)
+    bind_hires(w.hires, w.size.width, w.size.height, app.model_service.titles)
+    if w.refiner is not None:
+        bind_refiner(w.refiner, app.model_service.titles)
     bind_controlnet(w.controlnet, app, w.size.width, w.size.height)
     if w.scripts is not None:
         bind_scripts(w.scripts)
