@@ -76,6 +76,10 @@ def install_api(server: FastAPI, app: App) -> None:
     server.include_router(internal.build_router(), prefix=internal.INTERNAL_PREFIX, dependencies=dependencies)
     server.include_router(scripts_router(), prefix=API_PREFIX, dependencies=dependencies)
     server.include_router(jobs_router(), prefix="/sdapi/v2", dependencies=dependencies)
+    if app.settings.api_server_stop:
+        from webui.api.routes import server_control
+
+        server.include_router(server_control.build_router(), prefix=API_PREFIX, dependencies=dependencies)
     # The ControlNet extension's routes live at the root (/controlnet/...); A1111 leaves them without auth, we do not.
     server.include_router(controlnet.build_router(), dependencies=dependencies)
     log.info("API at %s%s", API_PREFIX, " (HTTP Basic auth)" if dependencies else "")

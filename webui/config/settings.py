@@ -28,6 +28,7 @@ class Settings:
     autolaunch: bool = False
     gradio_auth: str | None = None
     api_auth: str | None = None
+    api_server_stop: bool = False
     xformers: bool = False
     medvram: bool = False
     lowvram: bool = False
@@ -72,6 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--autolaunch", action="store_true", help="open the UI in the system browser")
     p.add_argument("--gradio-auth", default=None, help='web UI logins, "user:pass[,user2:pass2]"')
     p.add_argument("--api-auth", default=None, help='API logins, "user:pass[,user2:pass2]"')
+    p.add_argument(
+        "--api-server-stop", action="store_true", help="enable /sdapi/v1/server-kill, server-restart, server-stop"
+    )
     p.add_argument("--xformers", action="store_true", help="use xformers attention (installed when CUDA exists)")
     p.add_argument("--medvram", action="store_true", help="keep only the running part of the model on the GPU")
     p.add_argument("--lowvram", action="store_true", help="as --medvram, more aggressively")
