@@ -169,6 +169,7 @@ def test_card_html_escapes_file_names(app) -> None:
     assert "<img src=x" not in html and "<script>" not in html
     assert "&lt;img src=x onerror=alert(1)&gt;" in html
     assert 'data-key="&lt;img src=x onerror=alert(1)&gt;.safetensors"' in html
+    assert 'data-search="&lt;img src=x onerror=alert(1)&gt; ' in html  # the search text is an escaped attribute
     assert "&lt;script&gt;alert(2)&lt;/script&gt;" in html
 
 
