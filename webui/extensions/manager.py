@@ -105,7 +105,18 @@ class ExtensionsManager:
             setup = getattr(script.module, NATIVE_ENTRY, None)
             if callable(setup):
                 self._run_native_setup(script.extension.canonical_name, script.path.name, setup)
+        if app is not None and self.loaded.scripts:
+            self._register_scripts(app)
         return self.loaded
+
+    def _register_scripts(self, app: Any) -> None:
+        """A1111 `Script` classes of the loaded modules join the App's script registry: selectable ones in the
+        Script dropdown, always-visible ones run on every job (webui/extensions/a1111/script_adapter.py)."""
+        from webui.extensions.a1111.script_adapter import alwayson_from_modules, scripts_from_modules
+
+        modules = self.loaded.script_modules
+        app.generation.scripts.add(scripts_from_modules(modules))
+        app.generation.scripts.add_alwayson(alwayson_from_modules(modules))
 
     def _run_native_setup(self, extension: str, script: str, setup: Callable[[ExtensionContext], Any]) -> None:
         try:
