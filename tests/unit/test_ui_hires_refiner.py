@@ -30,6 +30,20 @@ def test_a1111_element_ids_are_rendered(tiny_app) -> None:
     soft = {"soft_inpainting_enabled", "mask_blend_power", "mask_blend_scale", "inpaint_detail_preservation",
             "composite_mask_influence", "composite_difference_threshold", "composite_difference_contrast"}  # fmt: skip
     assert soft <= ids
+    rows = {
+        c.elem_id: c for c in demo.blocks.values() if c.elem_id in ("txt2img_hires_fix_row4", "txt2img_hires_fix_row5")
+    }
+    assert [row.visible for row in rows.values()] == [False, False]  # hidden by default, as A1111
+
+
+def test_hires_rows_follow_the_show_options(app_factory) -> None:
+    from webui.ui.blocks import build_ui
+
+    app = app_factory()
+    app.options.set_many({"hires_fix_show_sampler": True, "hires_fix_show_prompt": True})
+    demo = build_ui(app)
+    rows = [c for c in demo.blocks.values() if c.elem_id in ("txt2img_hires_fix_row4", "txt2img_hires_fix_row5")]
+    assert len(rows) == 2 and all(row.visible for row in rows)
 
 
 def test_hires_extras_and_refiner_become_the_request() -> None:

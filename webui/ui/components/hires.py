@@ -35,6 +35,8 @@ class HiresWidgets:
     scheduler: gr.Dropdown
     prompt: gr.Textbox
     negative_prompt: gr.Textbox
+    models_row: gr.Row  # checkpoint / sampler / schedule type: shown with option hires_fix_show_sampler
+    prompts_row: gr.Row  # hires prompts: shown with option hires_fix_show_prompt
 
     def request_inputs(self) -> dict[str, gr.components.Component]:
         """The components by binding.HIRES_FIELDS key."""
@@ -89,17 +91,17 @@ def render_hires(tab: str, defaults: HiresSpec | None = None) -> HiresWidgets:
             resize_y = gr.Slider(
                 0, 2048, value=d.resize_y, step=8, label="Resize height to", elem_id=f"{tab}_hr_resize_y"
             )
-        checkpoint, sampler, scheduler = _render_hires_models(tab)
-        prompt, negative_prompt = _render_hires_prompts(tab)
+        models_row, (checkpoint, sampler, scheduler) = _render_hires_models(tab)
+        prompts_row, (prompt, negative_prompt) = _render_hires_prompts(tab)
     return HiresWidgets(
         accordion, enable, resolution, upscaler, steps, denoising, scale, resize_x, resize_y,
-        checkpoint, sampler, scheduler, prompt, negative_prompt,
+        checkpoint, sampler, scheduler, prompt, negative_prompt, models_row, prompts_row,
     )  # fmt: skip
 
 
-def _render_hires_models(tab: str) -> tuple[gr.Dropdown, gr.Dropdown, gr.Dropdown]:
+def _render_hires_models(tab: str) -> tuple[gr.Row, tuple[gr.Dropdown, gr.Dropdown, gr.Dropdown]]:
     """A1111's optional hires checkpoint / sampling method / schedule type row (labels and elem_ids as A1111)."""
-    with gr.Row(elem_id=f"{tab}_hires_fix_row4"):
+    with gr.Row(elem_id=f"{tab}_hires_fix_row4") as row:
         checkpoint = gr.Dropdown(
             [SAME_CHECKPOINT], value=SAME_CHECKPOINT, label="Checkpoint", elem_id="hr_checkpoint",
             allow_custom_value=True,
@@ -112,11 +114,11 @@ def _render_hires_models(tab: str) -> tuple[gr.Dropdown, gr.Dropdown, gr.Dropdow
             [SAME_SCHEDULER, *SCHEDULE_TYPES], value=SAME_SCHEDULER, label="Hires schedule type",
             elem_id="hr_scheduler",
         )  # fmt: skip
-    return checkpoint, sampler, scheduler
+    return row, (checkpoint, sampler, scheduler)
 
 
-def _render_hires_prompts(tab: str) -> tuple[gr.Textbox, gr.Textbox]:
-    with gr.Row(elem_id=f"{tab}_hires_fix_row5"):
+def _render_hires_prompts(tab: str) -> tuple[gr.Row, tuple[gr.Textbox, gr.Textbox]]:
+    with gr.Row(elem_id=f"{tab}_hires_fix_row5") as row:
         prompt = gr.Textbox(
             label="Hires prompt", elem_id="hires_prompt", show_label=False, lines=3, elem_classes=["prompt"],
             placeholder="Prompt for hires fix pass.\nLeave empty to use the same prompt as in first pass.",
@@ -127,7 +129,7 @@ def _render_hires_prompts(tab: str) -> tuple[gr.Textbox, gr.Textbox]:
             placeholder="Negative prompt for hires fix pass.\nLeave empty to use the same negative prompt as in "
             "first pass.",
         )  # fmt: skip
-    return prompt, negative
+    return row, (prompt, negative)
 
 
 def checkpoint_choices(titles: list[str], first: str) -> gr.Dropdown:
@@ -142,10 +144,19 @@ def resolution_html(*values: Any) -> str:
 
 
 def bind_hires(
-    h: HiresWidgets, width: gr.Slider, height: gr.Slider, titles: Callable[[], list[str]] | None = None
+    h: HiresWidgets,
+    width: gr.Slider,
+    height: gr.Slider,
+    titles: Callable[[], list[str]] | None = None,
+    option: Callable[[str], Any] | None = None,
 ) -> None:
     """Keep the "Upscaled resolution" hint and the accordion's ✔ in step with the values; `titles` (the installed
-    checkpoints) fills the hires checkpoint dropdown whenever it is opened."""
+    checkpoints) fills the hires checkpoint dropdown whenever it is opened; `option` (the options' getter) shows
+    the hires checkpoint/sampler and prompt rows as A1111's hires_fix_show_sampler / hires_fix_show_prompt say
+    (read when the UI is built, as A1111 needs a UI reload for them)."""
+    if option is not None:
+        h.models_row.visible = bool(option("hires_fix_show_sampler"))
+        h.prompts_row.visible = bool(option("hires_fix_show_prompt"))
     if titles is not None:
         h.checkpoint.focus(
             lambda: checkpoint_choices(titles(), SAME_CHECKPOINT), outputs=[h.checkpoint], queue=False,

@@ -103,7 +103,7 @@ def bind_txt2img(w: Txt2ImgWidgets, app: App, checkpoint: gr.Dropdown) -> None:
     bind_seed_row(w.seed, w.results.generation)
     bind_extra_networks(w.networks, app, w.prompts, w.results, checkpoint)
     bind_prompt_tools(w.prompts, app.prompts)
-    bind_hires(w.hires, w.size.width, w.size.height, app.model_service.titles)
+    bind_hires(w.hires, w.size.width, w.size.height, app.model_service.titles, app.options.get)
     if w.refiner is not None:
         bind_refiner(w.refiner, app.model_service.titles)
     bind_controlnet(w.controlnet, app, w.size.width, w.size.height)
