@@ -184,3 +184,13 @@ def test_interrupt_stops_the_whole_script(tiny_app) -> None:
     made = [text for text in result.infotexts[result.index_of_first_image :] if text]
     assert len(made) < 12  # the cells not made stay black in the grid, as in A1111
     assert len(result.images) == 13 and not np.asarray(result.images[-1]).any()
+
+
+def test_xyz_checkpoint_axis_switches_models(tiny_app) -> None:
+    names = [info.title for info in tiny_app.models.checkpoints() if "inpaint" not in info.title][:2]
+    assert len(names) == 2, names
+    args = xyz_args(tiny_app, "Checkpoint name", ", ".join(names))
+    args[-1] = True  # "Use text inputs instead of dropdowns": the names come from the text box
+    result = run(tiny_app, BASE, "X/Y/Z plot", args)
+    models = [parse_infotext(t)["Model"] for t in result.infotexts[1:]]
+    assert len(set(models)) == 2  # one cell per checkpoint
