@@ -58,6 +58,14 @@ OPTIONS: list[OptionSpec] = [
     ),
     OptionSpec("sd_vae", "Automatic", "SD VAE", "Stable Diffusion"),
     OptionSpec("CLIP_stop_at_last_layers", 1, "Clip skip", "Stable Diffusion", minimum=1, maximum=12),
+    # A1111's key; its default lists only the checkpoint, ours also SD VAE and Clip skip, the ones people add first.
+    OptionSpec(
+        "quicksettings_list",
+        ["sd_model_checkpoint", "sd_vae", "CLIP_stop_at_last_layers"],
+        "Quicksettings list (setting entries that appear at the top of page rather than in settings tab) "
+        "(requires Reload UI)",
+        "User interface",
+    ),
     OptionSpec("randn_source", "GPU", "Random number generator source", "Stable Diffusion", choices=("GPU", "CPU")),
     OptionSpec("eta_noise_seed_delta", 0, "Eta noise seed delta", "Sampler parameters", minimum=0, maximum=2**32 - 1),
     OptionSpec("eta_ancestral", 1.0, "Eta for k-diffusion samplers", "Sampler parameters", minimum=0, maximum=1),

@@ -30,7 +30,7 @@ def build_ui(app: App) -> gr.Blocks:
     """The whole UI for one App; no module state, so several Apps (tests) can each have their own."""
     extension_tabs = app.extensions.ui_tabs() if app.extensions else []  # on_ui_tabs runs before the Blocks
     with gr.Blocks(title="Stable Diffusion", analytics_enabled=False) as demo:
-        quick = render_quicksettings(app.model_service)
+        quick = render_quicksettings(app.model_service, app.options)
         queue_panel = render_queue_panel()
         with gr.Tabs(elem_id="tabs") as tabs:
             with gr.Tab("txt2img", id="txt2img", elem_id="tab_txt2img"):
@@ -51,7 +51,7 @@ def build_ui(app: App) -> gr.Blocks:
             if app.extensions:
                 with gr.Tab("Extensions", id="extensions", elem_id="tab_extensions"):
                     extensions = render_extensions(app.extensions)
-        bind_quicksettings(quick, app.model_service, demo)
+        bind_quicksettings(quick, app.model_service, demo, app.options)
         bind_queue_panel(queue_panel, app.jobs)
         bind_txt2img(txt2img, app, quick.checkpoint)
         bind_img2img(img2img, app, quick.checkpoint)

@@ -127,7 +127,8 @@ def _control(spec: OptionSpec, value: Any) -> gr.components.Component:
 
 def render_settings(store: OptionsStore) -> SettingsWidgets:
     """Create the tab's components (call inside a gr.Tab) with the stored values."""
-    specs = {spec.key: spec for spec in shown_options(store.specs())}  # with the options extensions added
+    quick = set(store.get("quicksettings_list") or ())  # those are in the top bar (components/quicksettings.py)
+    specs = {spec.key: spec for spec in shown_options(store.specs()) if spec.key not in quick}  # with extensions'
     by_section: dict[str, list[OptionSpec]] = {}
     for spec in specs.values():
         by_section.setdefault(spec.section, []).append(spec)
