@@ -141,11 +141,11 @@ def decode_latents(
     pixels = vae.decode((latents / scale).to(vae.dtype)).sample.float()
     if torch.isnan(pixels).any() and vae.dtype != torch.float32:
         log.warning("VAE produced NaNs in %s; decoding again in fp32", vae.dtype)
-        vae.to(torch.float32)
         if notes is not None:
             notes.append(
                 f"A tensor with NaNs was produced in the VAE ({vae.dtype}); the VAE now runs in 32-bit floats"
             )
+        vae.to(torch.float32)
         pixels = vae.decode((latents / scale).float()).sample.float()
     arrays = ((pixels + 1) / 2).clamp(0, 1).mul(255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
     return [Image.fromarray(np.ascontiguousarray(a)) for a in arrays]
