@@ -208,19 +208,6 @@ class ScriptInfo(BaseModel):
     args: list[ScriptArg] = Field(title="Arguments")
 
 
-class ExtensionItem(BaseModel):
-    """An entry of GET /sdapi/v1/extensions. A1111 lists git clones only; we list every folder, with `remote`
-    and the git fields null where there is no git checkout to read."""
-
-    name: str = Field(title="Name")
-    remote: str | None = Field(title="Remote")
-    branch: str | None = Field(title="Branch")
-    commit_hash: str | None = Field(title="Commit Hash")
-    version: str | None = Field(title="Version")
-    commit_date: str | int | None = Field(title="Commit Date")
-    enabled: bool = Field(title="Enabled")
-
-
 class InternalProgressRequest(BaseModel):
     id_task: str | None = Field(default=None, title="Task ID")
     id_live_preview: int = Field(default=-1, title="Live preview image ID")

@@ -1,13 +1,11 @@
 """/sdapi/v1 lists and the features we do not have: upscalers, latent-upscale-modes, hypernetworks, face-restorers,
-realesrgan-models, prompt-styles, extensions (scripts: routes/scripts.py); interrogate and create/train answer 501."""
+realesrgan-models, prompt-styles (extensions and scripts: their own route modules);
+interrogate and create/train answer 501."""
 
 from __future__ import annotations
 
-import configparser
 import logging
 import re
-import zlib
-from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, HTTPException, status
@@ -15,7 +13,6 @@ from fastapi import APIRouter, Body, HTTPException, status
 from webui.api.convert import decode_input_image
 from webui.api.router import AppDep
 from webui.api.schemas import (
-    ExtensionItem,
     FaceRestorerItem,
     HypernetworkItem,
     InterrogateRequest,
@@ -24,14 +21,13 @@ from webui.api.schemas import (
     RealesrganItem,
     UpscalerItem,
 )
-from webui.app import PROJECT_ROOT, App
+from webui.app import App
 from webui.generation.request import IMAGE_UPSCALERS, LATENT_UPSCALE_MODES
 from webui.prompting.styles import PromptStyle, load_styles
 
 log = logging.getLogger(__name__)
 
 STYLES_FILE = "styles.csv"  # A1111's default --styles-file, in the data folder
-EXTENSIONS_FOLDER = "extensions"
 INTERROGATE_MODELS = ("clip", "deepdanbooru")
 _COMMITTER = re.compile(rb"^committer .* (\d+) [+-]\d{4}$", re.MULTILINE)
 
@@ -70,107 +66,6 @@ def list_prompt_styles(app: AppDep) -> list[PromptStyleItem]:
         PromptStyleItem(name=s.name, prompt=s.prompt, negative_prompt=s.negative_prompt)
         for s in load_app_styles(app).values()
     ]
-
-
-# --- extensions ---------------------------------------------------------------------------------------------------
-
-
-def extension_folders(app: App) -> list[Path]:
-    """Folders under extensions/ of the data folder (A1111's place) and of the program folder, once each."""
-    seen: dict[Path, Path] = {}
-    for root in (app.paths.data_dir / EXTENSIONS_FOLDER, PROJECT_ROOT / EXTENSIONS_FOLDER):
-        if not root.is_dir():
-            continue
-        for folder in sorted(root.iterdir(), key=lambda p: p.name.lower()):
-            if folder.is_dir() and not folder.name.startswith("."):
-                seen.setdefault(folder.resolve(), folder)
-    return list(seen.values())
-
-
-def git_dir(folder: Path) -> Path | None:
-    """The .git folder of a checkout (a `.git` file naming it, as in worktrees, is followed)."""
-    dot_git = folder / ".git"
-    if dot_git.is_file():
-        text = dot_git.read_text(encoding="utf-8", errors="replace").strip()
-        if text.startswith("gitdir:"):
-            target = Path(text.removeprefix("gitdir:").strip())
-            dot_git = target if target.is_absolute() else folder / target
-    return dot_git if (dot_git / "HEAD").is_file() else None
-
-
-def _ref_hash(repo: Path, ref: str) -> str | None:
-    loose = repo / ref
-    if loose.is_file():
-        return loose.read_text(encoding="ascii", errors="replace").strip() or None
-    packed = repo / "packed-refs"
-    if packed.is_file():
-        for line in packed.read_text(encoding="utf-8", errors="replace").splitlines():
-            parts = line.split()
-            if len(parts) == 2 and parts[1] == ref:
-                return parts[0]
-    return None
-
-
-def _commit_date(repo: Path, commit: str) -> int | None:
-    """The committer timestamp of a loose commit object (packed objects are not read: None)."""
-    path = repo / "objects" / commit[:2] / commit[2:]
-    try:
-        data = zlib.decompress(path.read_bytes())
-    except (OSError, zlib.error):
-        return None
-    match = _COMMITTER.search(data)
-    return int(match.group(1)) if match else None
-
-
-def _remote_url(repo: Path) -> str | None:
-    parser = configparser.ConfigParser(strict=False, interpolation=None)
-    try:
-        parser.read(repo / "config", encoding="utf-8")
-    except (configparser.Error, UnicodeDecodeError):
-        return None
-    sections = [s for s in parser.sections() if s.startswith("remote ")]
-    sections.sort(key=lambda s: s != 'remote "origin"')
-    for section in sections:
-        url = parser.get(section, "url", fallback=None)
-        if url:
-            return url
-    return None
-
-
-def extension_item(folder: Path, disabled: set[str], all_disabled: bool) -> ExtensionItem:
-    """Git facts read straight from the files (no `git` process); anything unreadable is null."""
-    remote = branch = commit = None
-    date: int | None = None
-    repo = git_dir(folder)
-    if repo is not None:
-        try:
-            head = (repo / "HEAD").read_text(encoding="utf-8", errors="replace").strip()
-            if head.startswith("ref:"):
-                ref = head.removeprefix("ref:").strip()
-                branch = ref.removeprefix("refs/heads/")
-                commit = _ref_hash(repo, ref)
-            else:
-                commit = head or None
-            remote = _remote_url(repo)
-            date = _commit_date(repo, commit) if commit else None
-        except OSError as exc:
-            log.debug("Cannot read git facts of %s: %s", folder, exc)
-    return ExtensionItem(
-        name=folder.name,
-        remote=remote,
-        branch=branch,
-        commit_hash=commit,
-        version=commit[:8] if commit else None,
-        commit_date=date,
-        enabled=not all_disabled and folder.name not in disabled,
-    )
-
-
-def list_extensions(app: AppDep) -> list[ExtensionItem]:
-    """Matches A1111 1.10's fields; `enabled` follows the disabled_extensions / disable_all_extensions options."""
-    disabled = set(app.options.get("disabled_extensions") or [])
-    all_disabled = app.options.get("disable_all_extensions") in ("all", "extra")
-    return [extension_item(folder, disabled, all_disabled) for folder in extension_folders(app)]
 
 
 # --- not supported ------------------------------------------------------------------------------------------------
@@ -224,7 +119,6 @@ def build_router() -> APIRouter:
         "/realesrgan-models", list_realesrgan_models, methods=["GET"], response_model=list[RealesrganItem]
     )
     router.add_api_route("/prompt-styles", list_prompt_styles, methods=["GET"], response_model=list[PromptStyleItem])
-    router.add_api_route("/extensions", list_extensions, methods=["GET"], response_model=list[ExtensionItem])
     router.add_api_route(
         "/interrogate",
         interrogate,
