@@ -6,6 +6,8 @@ infotext; with an output directory the results are written there under the input
 from __future__ import annotations
 
 import dataclasses
+import logging
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +19,8 @@ from webui.core.errors import InvalidRequest
 from webui.generation.request import Img2ImgRequest, InpaintSpec
 from webui.images.infotext import parse_infotext
 from webui.jobs.job import JobHandle
+
+log = logging.getLogger(__name__)
 
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp"})
 
@@ -153,3 +157,19 @@ def run_batch(
         if batch.output_dir.strip():
             save_results(item, Path(batch.output_dir.strip()).expanduser())
     return items
+
+
+def save_when_done(items: list[BatchItem], output_dir: Path) -> threading.Thread:
+    """Write each item's results to output_dir as its job ends (failed or cancelled ones are skipped), in a
+    background thread, for callers that do not wait (the UI)."""
+
+    def work() -> None:
+        for item in items:
+            try:
+                save_results(item, output_dir)
+            except Exception:  # noqa: BLE001 - a failed or cancelled job has nothing to write; the job reports it
+                log.info("img2img batch: nothing written for %s", item.source.name)
+
+    thread = threading.Thread(target=work, name="img2img-batch-save", daemon=True)
+    thread.start()
+    return thread

@@ -14,6 +14,7 @@ import gradio as gr
 
 from webui.core.errors import UserError
 from webui.generation.request import Txt2ImgRequest
+from webui.jobs.job import JobHandle
 from webui.ui.components.progress import (
     DoneView,
     LiveView,
@@ -34,6 +35,9 @@ log = logging.getLogger(__name__)
 SEND_TO_IMG2IMG = "\U0001f5bc\ufe0f"  # 🖼️ (A1111's button)
 SEND_TO_INPAINT = "\U0001f3a8\ufe0f"  # 🎨️
 Updates = dict[Any, Any]
+SubmitOne = Callable[[Txt2ImgRequest], JobHandle]
+# A tab whose one click may queue several jobs (img2img's Batch): values by input name → the queued jobs.
+SubmitJobs = Callable[[dict[str, Any], SubmitOne], list[JobHandle]]
 
 
 @dataclass
@@ -105,23 +109,28 @@ def bind_generation(
     app: App,
     inputs: Mapping[str, gr.components.Component],
     build: Callable[[dict[str, Any]], Txt2ImgRequest],
+    submit_jobs: SubmitJobs | None = None,
 ) -> None:
     """Wire a tab's Generate / Interrupt / Skip, gallery selection and ♻️ to the generation service. `inputs` names
     the components whose values `build` turns into a request. Handlers keep no state outside the session's
     gr.State."""
     names = {component: name for name, component in inputs.items()}
 
+    def submit_one(request: Txt2ImgRequest) -> JobHandle:
+        return app.generation.submit(request, job_id=new_job_id(r.tab))
+
     def submit(values: dict[Any, Any]) -> Updates:
         try:
-            request = build({names[c]: v for c, v in values.items() if c in names})
-            job = app.generation.submit(request, job_id=new_job_id(r.tab))
+            by_name = {names[c]: v for c, v in values.items() if c in names}
+            jobs = submit_jobs(by_name, submit_one) if submit_jobs else [submit_one(build(by_name))]
         except UserError as exc:
             raise gr.Error(exc.message, print_exception=False) from exc
         except Exception as exc:
             log.exception("submitting a generation failed")
             raise gr.Error("Generation failed with an internal error; see the server log.") from exc
         # the last job's warnings go away when a new one starts
-        return {r.job_id: job.job_id, r.progress: live_view(app.jobs, job).html, r.warnings: ""}
+        ids = ",".join(job.job_id for job in jobs)
+        return {r.job_id: ids, r.progress: live_view(app.jobs, jobs[0]).html if jobs else "", r.warnings: ""}
 
     def watch(ids: str) -> Iterator[Updates]:
         """Follow the jobs (comma-separated ids) into the panel. A page that goes away leaves them running: a

@@ -1,14 +1,17 @@
-"""Inpainting: the mask editor (paint the mask with a white brush over the picture), the "Inpaint upload" pair,
-and A1111's inpaint controls (Mask blur, Mask mode, Masked content, Inpaint area, Only masked padding)."""
+"""Inpainting: the mask editor (paint the mask with a white brush over the picture), "Inpaint sketch" (colour
+strokes that are also the mask), the "Inpaint upload" pair, and A1111's inpaint controls (Mask blur, Mask mode,
+Masked content, Inpaint area, Only masked padding)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import gradio as gr
 
 from webui.generation.request import MASKED_CONTENT, InpaintSpec, SoftInpaintSpec
-from webui.ui.binding import INPAINT_AREAS, MASK_MODES, SOFT_INPAINT_FIELDS
+from webui.ui.binding import INPAINT_AREAS, MASK_MODES, SOFT_INPAINT_FIELDS, inpaint_from_editor, sketch_image
 
 EDITOR_HEIGHT = 420  # pixels on the page; the picture keeps its own size
 MASK_COLOR = "#ffffff"  # A1111's img2img_inpaint_mask_brush_color
@@ -136,3 +139,32 @@ def render_soft_inpainting() -> dict[str, gr.components.Component]:
             value = getattr(d, SOFT_INPAINT_FIELDS[key])
             widgets[key] = gr.Slider(low, high, value=value, step=step, label=label, elem_id=key)
     return widgets
+
+
+def render_inpaint_sketch(colors: list[str], elem_id: str = "inpaint_sketch") -> gr.ImageEditor:
+    """A1111's "Inpaint sketch": colour strokes over the picture; the strokes are both what the picture becomes
+    there and the mask (inpaint_sketch_values)."""
+    return gr.ImageEditor(
+        label="Image for inpainting with mask",
+        show_label=False,
+        elem_id=elem_id,
+        type="numpy",
+        image_mode="RGBA",
+        sources=("upload", "clipboard"),
+        brush=gr.Brush(colors=colors, default_color=colors[0], color_mode="defaults"),
+        eraser=gr.Eraser(),
+        layers=False,
+        transforms=(),
+        format="png",
+        height=EDITOR_HEIGHT,
+        canvas_size=(512, 512),
+    )
+
+
+def inpaint_sketch_values(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The tab's values with the Inpaint sketch editor turned into an "Inpaint upload" pair, as A1111 does: the
+    picture with the strokes painted on is the init image, and where the strokes are is the mask."""
+    editor = values.get("inpaint_sketch")
+    image = sketch_image(editor)
+    _, mask = inpaint_from_editor(editor)
+    return {**values, "mode": "inpaint upload", "inpaint_base": image, "inpaint_mask": mask}

@@ -45,10 +45,12 @@
     };
 
     window.sdJobs = {
-        remember(tab, id, prompt) {
-            if (!id) return;
-            const jobs = load().filter((job) => job.id !== id);
-            jobs.push({ id, tab, label: String(prompt || "").slice(0, 120), at: Date.now() });
+        remember(tab, ids, prompt) {
+            // one click may queue several jobs (img2img's Batch): "id1,id2,..."
+            const added = String(ids || "").split(",").filter(Boolean);
+            const jobs = load().filter((job) => !added.includes(job.id));
+            const label = String(prompt || "").slice(0, 120);
+            for (const id of added) jobs.push({ id, tab, label, at: Date.now() });
             save(jobs);
         },
         idsFor(tab) {

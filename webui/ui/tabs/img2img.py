@@ -13,6 +13,7 @@ from webui.generation.request import RESIZE_MODES, Img2ImgRequest
 from webui.generation.samplers.registry import SAMPLERS, SCHEDULE_TYPES
 from webui.services.scripts.registry import ScriptRegistry
 from webui.ui.binding import INPAINT_MODES, img2img_request, sent_image, size_for_image, to_image
+from webui.ui.components.batch_inputs import BatchInputs, batch_submitter, render_batch_inputs
 from webui.ui.components.controlnet_unit import UNIT_COUNT, ControlNetWidgets, bind_controlnet, render_controlnet
 from webui.ui.components.extra_networks import (
     ExtraNetworksWidgets,
@@ -20,11 +21,13 @@ from webui.ui.components.extra_networks import (
     close_extra_networks,
     open_extra_networks,
 )
-from webui.ui.components.gallery import ResultPanel, bind_generation, render_result_panel
+from webui.ui.components.gallery import ResultPanel, SubmitOne, bind_generation, render_result_panel
 from webui.ui.components.inpaint import (
     EDITOR_HEIGHT,
     InpaintControls,
+    inpaint_sketch_values,
     render_inpaint_controls,
+    render_inpaint_sketch,
     render_inpaint_upload,
     render_mask_editor,
 )
@@ -39,6 +42,7 @@ from webui.ui.components.size_row import SizeRow, bind_size_row, render_size_row
 
 if TYPE_CHECKING:
     from webui.app import App
+    from webui.jobs.job import JobHandle
 
 TAB = "img2img"
 # Sub-tab ids (A1111's elem_ids) by the mode name that binding.img2img_request understands.
@@ -46,8 +50,12 @@ MODE_TABS = {
     "img2img": ("img2img", "img2img_img2img_tab"),
     "sketch": ("Sketch", "img2img_img2img_sketch_tab"),
     "inpaint": ("Inpaint", "img2img_inpaint_tab"),
+    "inpaint sketch": ("Inpaint sketch", "img2img_inpaint_sketch_tab"),
     "inpaint upload": ("Inpaint upload", "img2img_inpaint_upload_tab"),
+    "batch": ("Batch", "img2img_batch_tab"),
 }
+# The sub-tabs that show the inpaint controls (A1111 shows them on Batch too, for the mask directory).
+INPAINT_CONTROL_MODES = INPAINT_MODES | {"inpaint sketch", "batch"}
 SKETCH_COLORS = ["#000000", "#ffffff", "#ff0000", "#ffa500", "#ffff00", "#00a000", "#0000ff", "#800080"]
 Updates = dict[Any, Any]
 
@@ -75,6 +83,8 @@ class Img2ImgWidgets:
     networks: ExtraNetworksWidgets
     scripts: ScriptsWidgets | None = None  # the "Script" dropdown and its scripts' controls
     refiner: RefinerWidgets | None = None  # A1111's "Refiner" accordion
+    inpaint_sketch: gr.ImageEditor | None = None  # "Inpaint sketch": colour strokes that are also the mask
+    batch: BatchInputs | None = None  # the "Batch" sub-tab's directories
 
     def request_inputs(self, checkpoint: gr.Dropdown) -> dict[str, gr.components.Component]:
         """The components whose values make a request, by binding.TXT2IMG_FIELDS / IMG2IMG_FIELDS key."""
@@ -86,6 +96,8 @@ class Img2ImgWidgets:
             "inpaint_editor": self.inpaint_editor,
             "inpaint_base": self.inpaint_base,
             "inpaint_mask": self.inpaint_mask,
+            **({"inpaint_sketch": self.inpaint_sketch} if self.inpaint_sketch is not None else {}),
+            **(self.batch.request_inputs() if self.batch is not None else {}),
             "resize_mode": self.resize_mode,
             "denoising_strength": self.denoising_strength,
             **self.inpaint.request_inputs(),
@@ -135,8 +147,12 @@ def render_img2img(
                     )
                 with _mode_tab(mode_tabs, "inpaint"):
                     inpaint_editor = render_mask_editor()
+                with _mode_tab(mode_tabs, "inpaint sketch"):
+                    inpaint_sketch = render_inpaint_sketch(SKETCH_COLORS)
                 with _mode_tab(mode_tabs, "inpaint upload"):
                     inpaint_base, inpaint_mask = render_inpaint_upload()
+                with _mode_tab(mode_tabs, "batch"):
+                    batch = render_batch_inputs(TAB)
             resize_mode = gr.Radio(list(RESIZE_MODES), value=d.resize_mode, label="Resize mode", elem_id="resize_mode")
             inpaint = render_inpaint_controls(TAB, d.inpaint)
             sampling = render_sampler_row(
@@ -191,6 +207,8 @@ def render_img2img(
         networks,
         scripts=script_widgets,
         refiner=refiner,
+        inpaint_sketch=inpaint_sketch,
+        batch=batch,
     )
 
 
@@ -202,7 +220,7 @@ def _mode_tab(tabs: dict[str, gr.Tab], mode: str) -> gr.Tab:
 
 def _mode_updates(w: Img2ImgWidgets, mode: str) -> Updates:
     """Selecting a sub-tab: remember it, and show the inpaint controls on the inpaint sub-tabs only."""
-    return {w.mode: mode, w.inpaint.group: gr.Column(visible=mode in INPAINT_MODES)}
+    return {w.mode: mode, w.inpaint.group: gr.Column(visible=mode in INPAINT_CONTROL_MODES)}
 
 
 def _picture_size(value: Any) -> tuple[int, int] | None:
@@ -215,7 +233,14 @@ def _picture_size(value: Any) -> tuple[int, int] | None:
 def bind_img2img(w: Img2ImgWidgets, app: App, checkpoint: gr.Dropdown) -> None:
     """Wire the tab to the generation service; uploads set "Resize to" to the picture's size."""
     build = with_script(img2img_request, app.generation.scripts, TAB)
-    bind_generation(w.results, w.prompts, w.seed, app, w.request_inputs(checkpoint), build)
+    batch_submit = batch_submitter(build)
+
+    def submit_jobs(values: dict[str, Any], submit_one: SubmitOne) -> list[JobHandle]:
+        if values.get("mode") == "inpaint sketch":
+            values = inpaint_sketch_values(values)
+        return batch_submit(values, submit_one)
+
+    bind_generation(w.results, w.prompts, w.seed, app, w.request_inputs(checkpoint), build, submit_jobs)
     bind_paste(w.prompts.paste, w.request_inputs(checkpoint), w.results.generation)
     if w.refiner is not None:
         bind_refiner(w.refiner, app.model_service.titles)
@@ -232,7 +257,7 @@ def bind_img2img(w: Img2ImgWidgets, app: App, checkpoint: gr.Dropdown) -> None:
         size = _picture_size(value)
         return (width, height) if size is None else (size[0], size[1])
 
-    for picture in (w.init_image, w.sketch, w.inpaint_editor, w.inpaint_base):
+    for picture in (w.init_image, w.sketch, w.inpaint_editor, w.inpaint_sketch, w.inpaint_base):
         picture.upload(
             fit_size,
             inputs=[picture, w.size.width, w.size.height],
