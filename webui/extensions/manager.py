@@ -107,7 +107,28 @@ class ExtensionsManager:
                 self._run_native_setup(script.extension.canonical_name, script.path.name, setup)
         if app is not None and self.loaded.scripts:
             self._register_scripts(app)
+        if app is not None:
+            self._register_image_callbacks(app)
         return self.loaded
+
+    def _register_image_callbacks(self, app: Any) -> None:
+        """A1111's on_image_saved: each generated file, after it is written, reaches the extensions' callbacks
+        as `ImageSaveParams(image, p, filename, pnginfo)`, through a hook every job of the App runs."""
+        if not self.registry.callbacks.get("image_saved"):
+            return
+        from webui.extensions.a1111.modules.processing import processing_for
+        from webui.extensions.a1111.modules.script_callbacks import ImageSaveParams
+        from webui.generation.hooks import JobHooks, SavedImageArgs
+
+        registry = self.registry
+
+        def image_saved(args: SavedImageArgs) -> None:
+            params = ImageSaveParams(
+                args.image, processing_for(args.request), str(args.path), {"parameters": args.infotext}
+            )
+            registry.fire("image_saved", params)
+
+        app.generation.scripts.add_app_hooks(JobHooks(image_saved=(image_saved,)))
 
     def _register_scripts(self, app: Any) -> None:
         """A1111 `Script` classes of the loaded modules join the App's script registry: selectable ones in the

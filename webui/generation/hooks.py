@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -21,20 +22,34 @@ class ImageHookArgs:
     index: int  # within the batch
 
 
+@dataclass(frozen=True)
+class SavedImageArgs:
+    """One image just written to outputs/ (A1111's on_image_saved): the file, its infotext and the request."""
+
+    image: Any
+    path: Path
+    infotext: str
+    seed: int
+    request: Txt2ImgRequest
+
+
 RequestHook = Callable[["Txt2ImgRequest"], "Txt2ImgRequest"]
 ImageHook = Callable[[ImageHookArgs], None]
+SavedHook = Callable[[SavedImageArgs], None]
 
 
 @dataclass(frozen=True)
 class JobHooks:
     """`before_process`: may return a changed request before it is planned (A1111's before_process/process);
-    `postprocess_image`: each image before it is saved."""
+    `postprocess_image`: each image before it is saved; `image_saved`: each file after it is written (extensions'
+    on_image_saved callbacks)."""
 
     before_process: tuple[RequestHook, ...] = ()
     postprocess_image: tuple[ImageHook, ...] = ()
+    image_saved: tuple[SavedHook, ...] = ()
 
     def __bool__(self) -> bool:
-        return bool(self.before_process or self.postprocess_image)
+        return bool(self.before_process or self.postprocess_image or self.image_saved)
 
     def apply_to_request(self, request: Txt2ImgRequest) -> Txt2ImgRequest:
         for hook in self.before_process:
@@ -47,8 +62,14 @@ class JobHooks:
             hook(args)
         return args.image
 
+    def saved(self, args: SavedImageArgs) -> None:
+        for hook in self.image_saved:
+            hook(args)
+
     @staticmethod
     def merge(parts: list[JobHooks]) -> JobHooks:
         return JobHooks(
-            tuple(h for p in parts for h in p.before_process), tuple(h for p in parts for h in p.postprocess_image)
+            tuple(h for p in parts for h in p.before_process),
+            tuple(h for p in parts for h in p.postprocess_image),
+            tuple(h for p in parts for h in p.image_saved),
         )

@@ -19,7 +19,7 @@ from webui.generation.conditioning import build_conds
 from webui.generation.embedding_lookup import ModelEmbeddingLookup
 from webui.generation.extra_models import HIRES, REFINER, ModelUse
 from webui.generation.hires import HiresPass
-from webui.generation.hooks import JobHooks
+from webui.generation.hooks import JobHooks, SavedImageArgs
 from webui.generation.passes import RefinerStage, blank_inpaint_conditioning, make_denoiser, uncond_skip
 from webui.generation.plan import GenerationPlan
 from webui.generation.previews import Previewer
@@ -309,7 +309,10 @@ def run_txt2img(
             result.infotexts.append(infotext)
             result.seeds.append(seed)
             if saver is not None:
-                result.paths.append(saver.save(image, infotext, seed, batch_no, index).image)
+                saved = saver.save(image, infotext, seed, batch_no, index).image
+                result.paths.append(saved)
+                if hooks:  # extensions' on_image_saved
+                    hooks.saved(SavedImageArgs(image, saved, infotext, seed, plan.request))
         if stopped is not None and stopped.interrupt:
             result.interrupted = True
             break

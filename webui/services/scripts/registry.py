@@ -33,6 +33,7 @@ class ScriptRegistry:
 
     scripts: list[GenerationScript] = field(default_factory=list)
     alwayson: list[AlwaysOnScript] = field(default_factory=list)  # always-visible ones (extensions')
+    app_hooks: list[JobHooks] = field(default_factory=list)  # run by every job (extensions' callbacks)
 
     @staticmethod
     def with_builtins(lists: AxisLists | None = None) -> ScriptRegistry:
@@ -48,6 +49,10 @@ class ScriptRegistry:
                 self.scripts[titles.index(script.title.lower())] = script
             else:
                 self.scripts.append(script)
+
+    def add_app_hooks(self, hooks: JobHooks) -> None:
+        """Hooks every job of this App runs (extensions' callbacks such as on_image_saved)."""
+        self.app_hooks.append(hooks)
 
     def add_alwayson(self, scripts: Iterable[AlwaysOnScript]) -> None:
         known = {s.title.lower() for s in self.alwayson}
@@ -71,7 +76,7 @@ class ScriptRegistry:
             if script.shows_in(mode):
                 call = given.get(script.title.lower())
                 parts.append(script.hooks(mode, script.positional(mode, call.args if call else ())))
-        return JobHooks.merge(parts)
+        return JobHooks.merge([*self.app_hooks, *parts])
 
     def for_mode(self, mode: str) -> list[GenerationScript]:
         return [s for s in self.scripts if s.shows_in(mode)]
