@@ -12,7 +12,7 @@ import pytest
 from webui.app import App, build_app
 from webui.config.settings import Settings
 
-TAB_SCRIPT = '''
+TAB_SCRIPT = """
 import gradio as gr
 from fastapi import FastAPI
 
@@ -41,16 +41,16 @@ def on_ui_settings():
 script_callbacks.on_ui_tabs(on_ui_tabs)
 script_callbacks.on_app_started(on_app_started)
 script_callbacks.on_ui_settings(on_ui_settings)
-'''
+"""
 
-INSTALL_SCRIPT = '''
+INSTALL_SCRIPT = """
 import pathlib
 import launch
 
 assert launch.is_installed("pytest") and not launch.is_installed("surely-not-installed-pkg")
 assert callable(launch.run_pip) and callable(launch.git)
 pathlib.Path(__file__).with_name("installed.marker").write_text("ok")
-'''
+"""
 
 
 def write_extension(root: Path, name: str = "demo-ext") -> Path:
