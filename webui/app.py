@@ -65,9 +65,7 @@ class App:
 
 def build_app(settings: Settings, policy: DevicePolicy | None = None) -> App:
     """Build (but do not start) the App. Creates the model and output folders if missing."""
-    paths = Paths(
-        settings.data_dir, settings.ckpt_dir, settings.vae_dir, settings.lora_dir, settings.embeddings_dir
-    )
+    paths = Paths(settings.data_dir, settings.ckpt_dir, settings.vae_dir, settings.lora_dir, settings.embeddings_dir)
     paths.ensure()
     if settings.demo_model:
         from webui.models.demo_set import build_demo_set
