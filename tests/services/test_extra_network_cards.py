@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import torch
 from PIL import Image
 
 from webui.core.errors import ModelNotFound, UserError
@@ -41,6 +42,11 @@ def test_pages_list_what_the_model_manager_has(app) -> None:
     assert {"tiny-sd15", "tiny-sd15-fp16", "tiny-sd15-diffusers"} <= set(names(service.cards("checkpoints")))
     assert names(service.cards("textual_inversion")) == ["tiny-emb-st", "tiny-emb-xl", "tiny-emb"]
     assert service.cards("hypernetworks") == []
+    folder = app.paths.models / "hypernetworks"
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.save({"sizes": [768]}, folder / "anime.pt")
+    assert names(service.cards("hypernetworks")) == ["anime"]
+    assert service.card("hypernetworks", "anime.pt").prompt == "<hypernet:anime:1>"
     lora = service.card("lora", "tiny-lora.safetensors")
     assert lora.prompt == "<lora:tiny-lora:1>"
     assert lora.preview is None

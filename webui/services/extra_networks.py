@@ -166,7 +166,7 @@ class ExtraNetworksService:
         paths = self._models.paths
         table = {
             "textual_inversion": list(paths.embeddings),
-            "hypernetworks": [paths.models / "hypernetworks"],
+            "hypernetworks": [self._models.hypernetworks_dir],
             "checkpoints": [paths.checkpoints],
             "lora": [paths.lora],
         }
@@ -183,7 +183,7 @@ class ExtraNetworksService:
             return self._models.loras()
         if page == "textual_inversion":
             return self._models.embeddings.records
-        return []  # hypernetworks are not loaded by this app yet
+        return self._models.hypernetworks()  # listed (and hashed); generation reports them as not supported yet
 
     def cards(
         self, page: str, search: str = "", sort: str = "Path", descending: bool = False, folder: str = ""
