@@ -65,6 +65,11 @@ class Paths:
         return self.data_dir / "config.json"
 
     @property
+    def ui_config_file(self) -> Path:
+        """A1111's ui-config.json: defaults of the UI's fields."""
+        return self.data_dir / "ui-config.json"
+
+    @property
     def styles_file(self) -> Path:
         return self.data_dir / "styles.csv"
 

@@ -9,6 +9,7 @@ import gradio as gr
 
 from webui.ui.components.queue_panel import bind_queue_panel, render_queue_panel
 from webui.ui.components.quicksettings import bind_quicksettings, render_quicksettings
+from webui.ui.components.ui_config import apply_ui_config
 from webui.ui.tabs.extensions import bind_extensions, render_extension_tabs, render_extensions
 from webui.ui.tabs.extras import bind_extras, render_extras
 from webui.ui.tabs.img2img import bind_img2img, bind_send_to, render_img2img
@@ -62,6 +63,7 @@ def build_ui(app: App) -> gr.Blocks:
         bind_settings(settings, app.options, demo)
         if app.extensions:
             bind_extensions(extensions, app.extensions)
+        apply_ui_config(demo, app.paths.ui_config_file)  # last: every field exists, the page config is not made yet
     demo.queue(default_concurrency_limit=DEFAULT_CONCURRENCY)
     return demo
 
