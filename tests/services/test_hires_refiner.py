@@ -143,3 +143,21 @@ def test_taesd_previews_when_weights_exist(app) -> None:
     )
     assert {p.size for p in previews("TAESD")} == {(64, 64)}
     assert {p.size for p in previews("Full")} == {(64, 64)}
+
+
+def test_sdxl_refiner_file_with_one_text_encoder_refines_and_generates(app) -> None:
+    from webui.models.demo_variants import write_tiny_refiner
+
+    write_tiny_refiner(app.paths.checkpoints / "tiny-sdxl-refiner.safetensors")
+    app.model_service.refresh()
+    xl = {"checkpoint": "tiny-sdxl.safetensors"}
+    plain = run(app, **xl)
+    refined = run(app, **xl, refiner_checkpoint="tiny-sdxl-refiner", refiner_switch_at=0.5)
+    assert refined.images[0].size == plain.images[0].size == (64, 64)
+    assert np.abs(arr(refined.images[0]) - arr(plain.images[0])).max() > 5
+    assert str(params(refined)["Refiner"]).startswith("tiny-sdxl-refiner [")
+    # the refiner file alone (its OpenCLIP-bigG prompt encoding and aesthetic-score conditioning), deterministic
+    alone = [run(app, checkpoint="tiny-sdxl-refiner") for _ in range(2)]
+    assert alone[0].images[0].size == (64, 64)
+    assert np.array_equal(arr(alone[0].images[0]), arr(alone[1].images[0]))
+    assert np.abs(arr(alone[0].images[0]) - arr(plain.images[0])).max() > 5

@@ -94,8 +94,5 @@ def acquire_extra_models(
         if record is None:
             continue
         model = stack.enter_context(acquire(record))
-        if model.identity.is_sdxl and len(model.text_encoders) < 2:
-            # PromptEncoder encodes SDXL prompts with both text encoders; the refiner has only OpenCLIP-bigG.
-            raise UserError(f"{record.name}: SDXL refiner checkpoints cannot encode prompts here yet; pick another")
         LoraPatcher.for_model(model).set(list(lora_specs))
         yield role, ModelUse(record, model, encoder_for(model))

@@ -70,7 +70,8 @@ def apply_emphasis(z: torch.Tensor, weights: torch.Tensor, mode: str = "Original
 
 
 class PromptEncoder:
-    """Encodes prompts for one loaded checkpoint (SD1/SD2: one encoder; SDXL: two, plus the pooled output)."""
+    """Encodes prompts for one loaded checkpoint (SD1/SD2: one encoder; SDXL: two (the refiner: one), plus the
+    pooled output)."""
 
     def __init__(
         self,
@@ -154,13 +155,15 @@ class PromptEncoder:
     def _encode_one(self, chunk: Chunk, clip_skip: int) -> tuple[torch.Tensor, torch.Tensor | None]:
         device = next(self.text_encoders[0].parameters()).device
         if self.sdxl:
-            # A1111 (default "Clip skip SDXL" off): both encoders' penultimate layer, no final norm.
-            with self._fixes(0, chunk):
-                first = self.text_encoders[0](self._ids(0, chunk, device), output_hidden_states=True)
-            with self._fixes(1, chunk):
-                second = self.text_encoders[1](self._ids(1, chunk, device), output_hidden_states=True)
-            z = torch.cat([first.hidden_states[-2], second.hidden_states[-2]], dim=-1)
-            pooled = second.text_embeds
+            # A1111 (default "Clip skip SDXL" off): each encoder's penultimate layer, no final norm, side by side
+            # (SDXL base: CLIP-L then OpenCLIP-bigG; the refiner has bigG only); pooled from the last encoder.
+            hidden = []
+            for index, encoder in enumerate(self.text_encoders):
+                with self._fixes(index, chunk):
+                    out = encoder(self._ids(index, chunk, device), output_hidden_states=True)
+                hidden.append(out.hidden_states[-2])
+            z = torch.cat(hidden, dim=-1)
+            pooled = out.text_embeds
         else:
             encoder = self.text_encoders[0]
             with self._fixes(0, chunk):
