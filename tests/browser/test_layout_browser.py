@@ -56,8 +56,8 @@ UNLABELLED_CONTROLS_JS = """() => {
 }"""
 
 
-def open_page(browser: Any, url: str, width: int, height: int) -> tuple[Any, Any, list[str]]:
-    context = browser.new_context(viewport={"width": width, "height": height})
+def open_page(browser: Any, url: str, width: int, height: int, scheme: str = "light") -> tuple[Any, Any, list[str]]:
+    context = browser.new_context(viewport={"width": width, "height": height}, color_scheme=scheme)
     page = context.new_page()
     errors: list[str] = []
     page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
@@ -89,12 +89,22 @@ def test_page_loads_clean_labelled_and_fits_desktop_and_phone(browser: Any, live
             context.close()
 
 
-def test_dark_theme_by_url_as_gradio(browser: Any, live_server: LiveServer) -> None:
-    context, page, _ = open_page(browser, live_server.url + "?__theme=dark", 1280, 800)
+def is_dark(page: Any) -> bool:
+    background = page.evaluate("() => getComputedStyle(document.querySelector('gradio-app')).backgroundColor")
+    channels = [int(c) for c in background[background.index("(") + 1 : background.index(")")].split(",")[:3]]
+    return bool(page.evaluate("() => document.body.classList.contains('dark')")) and sum(channels) < 3 * 80
+
+
+@pytest.mark.parametrize(
+    ("query", "scheme", "dark"),
+    [("?__theme=dark", "light", True), ("", "dark", True), ("", "light", False), ("?__theme=light", "dark", False)],
+)
+def test_theme_follows_the_browser_or_the_url(
+    browser: Any, live_server: LiveServer, query: str, scheme: str, dark: bool
+) -> None:
+    context, page, _ = open_page(browser, live_server.url + query, 1280, 800, scheme)
     try:
-        assert page.evaluate("() => document.body.classList.contains('dark')")
-        background = page.evaluate("() => getComputedStyle(document.querySelector('gradio-app')).backgroundColor")
-        channels = [int(c) for c in background[background.index("(") + 1 : background.index(")")].split(",")[:3]]
-        assert sum(channels) < 3 * 80, f"not a dark background: {background}"
+        page.wait_for_timeout(300)
+        assert is_dark(page) == dark
     finally:
         context.close()
