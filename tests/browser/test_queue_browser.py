@@ -60,3 +60,16 @@ def test_cancel_the_second_of_two_queued_jobs(ui: BrowserPage, live_server: Live
     assert len(done.outcome.result.images) == int(status.split()[1])  # type: ignore[union-attr]
     wait_for_row(page, first, "Interrupted")
     assert page.locator(f"#queue_list li[data-job-id='{first}'] [data-queue-action='open']").count() == 1
+
+    # after a reload, the panel still lists both, and "Show" reopens the first one's result in its tab
+    page.reload()
+    page.locator("#txt2img_generate").wait_for(state="visible")
+    dom_click(page, "#queue_panel button")
+    wait_for_row(page, second, "Cancelled")
+    wait_for_row(page, first, "Interrupted")
+    fill_small_job(page, "a green kite", steps=3)  # something else in the gallery first
+    dom_click(page, "#txt2img_generate")
+    wait_for_progress(page, r"^Done: 1 image")
+    dom_click(page, f"#queue_list li[data-job-id='{first}'] [data-queue-action='open']")
+    assert wait_for_progress(page, r"^Interrupted: \d+ images") == status
+    assert "a red kite" in page.locator("#html_info_txt2img").inner_text()
