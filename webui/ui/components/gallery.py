@@ -146,21 +146,19 @@ def bind_generation(
         if not shown:
             yield {}
 
-    def select_image(generation: dict[str, Any], evt: gr.SelectData) -> Updates:
-        index = evt.index if isinstance(evt.index, int) else 0
-        infotexts = generation.get("infotexts", [])
-        if not 0 <= index < len(infotexts):
-            return {}
-        return {r.info: infotext_html(infotexts[index]), r.generation: {**generation, "selected": index}}
+    _wire_jobs(r, prompts, app, inputs, submit, watch)
+    _bind_selection(r, seed)
 
-    def reuse_seed(generation: dict[str, Any], current: float | None) -> float | None:
-        seeds = generation.get("seeds", [])
-        if not seeds:
-            gr.Info("Generate an image first; ♻️ then reuses its seed.")
-            return current
-        index = generation.get("selected", 0)
-        return seeds[index] if 0 <= index < len(seeds) else seeds[0]
 
+def _wire_jobs(
+    r: ResultPanel,
+    prompts: PromptRow,
+    app: App,
+    inputs: Mapping[str, gr.components.Component],
+    submit: Callable[[dict[Any, Any]], Updates],
+    watch: Callable[[str], Iterator[Updates]],
+) -> None:
+    """Generate queues and follows; the hidden reconnect follows the browser's ids; Interrupt and Skip."""
     submitted = prompts.generate.click(
         submit,
         inputs=set(inputs.values()),
@@ -199,6 +197,26 @@ def bind_generation(
     )
     prompts.interrupt.click(app.generation.interrupt, queue=False, show_progress="hidden", api_visibility="private")
     prompts.skip.click(app.generation.skip, queue=False, show_progress="hidden", api_visibility="private")
+
+
+def _bind_selection(r: ResultPanel, seed: SeedRow) -> None:
+    """A click in the gallery shows that image's infotext; ♻️ reuses its seed."""
+
+    def select_image(generation: dict[str, Any], evt: gr.SelectData) -> Updates:
+        index = evt.index if isinstance(evt.index, int) else 0
+        infotexts = generation.get("infotexts", [])
+        if not 0 <= index < len(infotexts):
+            return {}
+        return {r.info: infotext_html(infotexts[index]), r.generation: {**generation, "selected": index}}
+
+    def reuse_seed(generation: dict[str, Any], current: float | None) -> float | None:
+        seeds = generation.get("seeds", [])
+        if not seeds:
+            gr.Info("Generate an image first; ♻️ then reuses its seed.")
+            return current
+        index = generation.get("selected", 0)
+        return seeds[index] if 0 <= index < len(seeds) else seeds[0]
+
     r.gallery.select(
         select_image,
         inputs=[r.generation],
