@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import _free_port, _wait_until_serving, browser, chromium_path  # noqa: F401 (fixtures)
+from tests.browser.conftest import _free_port, _wait_until_serving
 from tests.extensions.conftest import write_extension, write_script
 from webui.app import build_app
 from webui.config.settings import Settings
@@ -19,7 +19,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.filterwarnings("ignore::Warning:g
 
 
 @pytest.fixture
-def page_with_extension(browser: Any, tmp_path: Path) -> Iterator[tuple[Any, Any]]:  # noqa: F811
+def page_with_extension(browser: Any, tmp_path: Path) -> Iterator[tuple[Any, Any]]:
     import uvicorn
 
     from webui.server import create_server
