@@ -33,7 +33,8 @@ def test_scripts_lists_the_builtins_per_tab_in_lower_case(client: TestClient) ->
     scripts = client.get("/sdapi/v1/scripts").json()
     assert scripts["txt2img"] == ["prompt matrix", "prompts from file or textbox", "x/y/z plot"]
     assert scripts["img2img"] == [
-        "loopback", "poor man's outpainting", "prompt matrix", "prompts from file or textbox", "sd upscale",
+        "loopback", "outpainting mk2", "poor man's outpainting", "prompt matrix", "prompts from file or textbox",
+        "sd upscale",
         "x/y/z plot",
     ]  # fmt: skip
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from webui.services.scripts.base import GenerationScript
 from webui.services.scripts.img2img_scripts import Loopback, PoorMansOutpainting, SdUpscale
+from webui.services.scripts.outpainting_mk2 import OutpaintingMk2
 from webui.services.scripts.prompt_scripts import PromptMatrix, PromptsFromFile
 from webui.services.scripts.registry import AxisLists
 from webui.services.scripts.xyz_plot import XyzPlot
@@ -14,6 +15,7 @@ def builtin_scripts(lists: AxisLists) -> list[GenerationScript]:
     outpainting_mk_2, poor_mans_outpainting, prompt_matrix, prompts_from_file, sd_upscale, xyz_grid)."""
     return [
         Loopback(),
+        OutpaintingMk2(),
         PoorMansOutpainting(),
         PromptMatrix(),
         PromptsFromFile(),

@@ -78,8 +78,9 @@ def _render_arg(spec: ScriptArg, elem_id: str) -> gr.components.Component | None
     if spec.kind == "checkboxgroup":
         return gr.CheckboxGroup(list(spec.choices or []), value=value, **common)
     if spec.kind == "html":
-        gr.HTML("<p style='margin-bottom:0.75em'>Will upscale the image by the selected scale factor; use width and "
-                "height sliders to set tile size</p>")  # fmt: skip
+        gr.HTML(spec.default if isinstance(spec.default, str) else "<p style='margin-bottom:0.75em'>Will upscale "
+                "the image by the selected scale factor; use width and height sliders to set tile size</p>"
+                )  # fmt: skip
         return None
     return gr.Textbox(value=value, **common)
 
