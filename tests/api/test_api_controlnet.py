@@ -170,3 +170,29 @@ def test_unit_count_setting_and_any_number_of_units(client: TestClient) -> None:
     assert response.status_code == 200, response.text
     params = parse_infotext(json.loads(response.json()["info"])["infotexts"][0])
     assert "ControlNet 11" in params and "ControlNet 0" not in params
+
+
+def right_half_mask(w: int = 64, h: int = 64) -> Image.Image:
+    mask = Image.new("L", (w, h), 0)
+    ImageDraw.Draw(mask).rectangle((w // 2, 0, w, h), fill=255)
+    return mask
+
+
+def test_inpaint_only_unit_with_a_mask(client: TestClient) -> None:
+    plain = decode(txt2img(client).json()["images"][0])
+    unit = cn_unit(client, module="inpaint_only", mask=b64(right_half_mask()))
+    response = txt2img(client, unit)
+    assert response.status_code == 200, response.text
+    image = decode(response.json()["images"][0])
+    assert np.abs(image - plain).mean() > 1
+    assert np.array_equal(image[:, :32], np.asarray(shapes()).astype(np.int16)[:, :32])  # unmasked: the input
+    small_mask = txt2img(client, cn_unit(client, module="inpaint_only", mask_image=b64(right_half_mask(16, 8))))
+    assert np.array_equal(decode(small_mask.json()["images"][0]), image)  # a mask of another size is resized
+    zero = txt2img(client, cn_unit(client, module="inpaint_only", mask=b64(right_half_mask()), weight=0))
+    assert np.array_equal(decode(zero.json()["images"][0]), plain)
+
+
+def test_bad_unit_mask_is_a_422_naming_the_mask(client: TestClient) -> None:
+    response = txt2img(client, cn_unit(client, module="inpaint_only", mask="not an image"))
+    assert response.status_code == 422
+    assert "ControlNet unit 0 'mask' is not base64 image data" in response.json()["detail"]

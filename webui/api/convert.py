@@ -216,7 +216,17 @@ def _unit_images(unit: ControlNetUnitRequest, index: int) -> tuple[Any, Any]:
     if not isinstance(value, str):
         raise InvalidRequest([f"ControlNet unit {index}: 'image' must be base64 image data"])
     what = f"ControlNet unit {index} image"
-    return decode_input_image(value, what), decode_input_image(mask, f"{what} mask") if mask else None
+    return decode_input_image(value, what), _unit_mask(mask, index) if mask else None
+
+
+def _unit_mask(mask: Any, index: int) -> Any:
+    """A unit's optional mask (white = masked / where the control acts); bad data names the unit."""
+    if isinstance(mask, str):
+        try:
+            return decode_input_image(mask, f"ControlNet unit {index} mask")
+        except InvalidEncodedImage:
+            pass
+    raise InvalidEncodedImage(f"Invalid encoded image: ControlNet unit {index} 'mask' is not base64 image data")
 
 
 def control_units(body: StableDiffusionProcessingAPI) -> tuple[ControlUnit, ...]:

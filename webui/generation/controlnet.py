@@ -19,8 +19,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-from webui.core.errors import UserError
+from webui.generation import controlnet_inpaint as inpaint
 from webui.generation.control_maps import fit_map, map_tensor, pixel_perfect_resolution
+from webui.generation.controlnet_compat import check_compatible as check_compatible
 from webui.generation.denoiser import ControlHook, ControlInput, Residuals
 from webui.generation.preprocessors import Annotators, Preprocessor, find_preprocessor, hwc3
 
@@ -141,6 +142,7 @@ class ControlNetHook:
         *,
         force_soft: bool = False,
         low_vram: bool = False,
+        region: torch.Tensor | None = None,
     ) -> None:
         self.model = model
         self.hint = hint
@@ -150,6 +152,7 @@ class ControlNetHook:
         self.cond_only = unit.control_mode == CONTROL_MODES[2]
         self.sigmas = [float(s) for s in sigmas.detach().float().cpu()]
         self.low_vram = low_vram
+        self.region = region  # (1, 1, h, w) effective-region mask: residuals outside it are zeroed
         self._hints: dict[tuple[int, torch.device, torch.dtype], torch.Tensor] = {}
 
     def active(self, sigma: torch.Tensor) -> bool:
@@ -173,6 +176,8 @@ class ControlNetHook:
         scales = soft_scales(len(down) + 1) if self.soft else [1.0] * (len(down) + 1)
         down = [d * (self.weight * s) for d, s in zip(down, scales[:-1], strict=True)]
         mid = mid * (self.weight * scales[-1])
+        if self.region is not None:
+            down, mid = [inpaint.mask_residual(d, self.region) for d in down], inpaint.mask_residual(mid, self.region)
         if len(rows) == control.model_in.shape[0]:
             return down, mid
         return [self._scatter(d, rows, control) for d in down], self._scatter(mid, rows, control)
@@ -217,44 +222,6 @@ class ControlNetHook:
 
 
 # -- a job's units ----------------------------------------------------------------------------------------------
-def _family_label(config: Any) -> str:
-    if config.addition_embed_type == "text_time":
-        return "SDXL"
-    return {768: "SD 1.x", 1024: "SD 2.x"}.get(config.cross_attention_dim, f"{config.cross_attention_dim}-wide")
-
-
-def check_compatible(title: str, controlnet_config: Any, unet_config: Any, checkpoint: str) -> None:
-    """A ControlNet (or T2I-Adapter) made for another model family (SD1.5 vs SDXL vs SD2) fails deep inside the
-    UNet; say so."""
-    from webui.models.loaders.t2i_adapter import adapter_fits
-
-    if getattr(controlnet_config, "ip_adapter", False):
-        if controlnet_config.cross_attention_dim != unet_config.cross_attention_dim:
-            family = {768: "SD 1.x", 1024: "SD 2.x", 2048: "SDXL"}.get(controlnet_config.cross_attention_dim, "other")
-            raise UserError(
-                f"IP-Adapter '{title}' is made for {family} models, but checkpoint '{checkpoint}' is "
-                f"{_family_label(unet_config)}; choose an IP-Adapter for this checkpoint's family"
-            )
-        return
-    if getattr(controlnet_config, "adapter_type", None) is not None:
-        if not adapter_fits(controlnet_config, unet_config):
-            family = "SDXL" if controlnet_config.adapter_type == "full_adapter_xl" else "SD 1.x"
-            raise UserError(
-                f"T2I-Adapter '{title}' is made for {family} models, but checkpoint '{checkpoint}' is "
-                f"{_family_label(unet_config)}; choose an adapter for this checkpoint's family"
-            )
-        return
-
-    def shape(config: Any) -> tuple[Any, ...]:
-        return (tuple(config.block_out_channels), config.cross_attention_dim, config.addition_embed_type)
-
-    if shape(controlnet_config) != shape(unet_config):
-        raise UserError(
-            f"ControlNet model '{title}' is made for {_family_label(controlnet_config)} models, but checkpoint "
-            f"'{checkpoint}' is {_family_label(unet_config)}; choose a ControlNet for this checkpoint's family"
-        )
-
-
 @dataclass
 class PreparedUnit:
     """An enabled unit with its model loaded and its preprocessor run (once per job)."""
@@ -268,12 +235,30 @@ class PreparedUnit:
     detected: np.ndarray  # the preprocessor's output before fitting to the generation size
     maps: dict[tuple[int, int], np.ndarray] = field(default_factory=dict)
     image_prompt: Any = None  # ip_adapter.ImagePrompt for an IP-Adapter unit
+    mask: np.ndarray | None = None  # (h, w) 0/255 at the input's size: the unit's mask or img2img's inpaint mask
 
     def map_at(self, width: int, height: int) -> np.ndarray:
         key = (width, height)
         if key not in self.maps:
             self.maps[key] = fit_map(self.detected, self.unit.resize_mode, width, height)
         return self.maps[key]
+
+    def mask_at(self, width: int, height: int) -> np.ndarray | None:
+        """The mask fitted to the generation size like the map, (h, w) bool; None without a mask."""
+        return None if self.mask is None else inpaint.fit_mask(self.mask, self.unit.resize_mode, width, height)
+
+    def hint_at(self, width: int, height: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+        """The conditioning image; an inpaint unit's has -1 at the masked pixels."""
+        mask = self.mask_at(width, height)
+        if not inpaint.is_inpaint(self.preprocessor.name) or mask is None:
+            return map_tensor(self.map_at(width, height), device, dtype)
+        return inpaint.control_tensor(inpaint.inpaint_control(self.map_at(width, height), mask), device, dtype)
+
+    def preview(self, width: int, height: int) -> np.ndarray:
+        mask = self.mask_at(width, height)
+        if not inpaint.is_inpaint(self.preprocessor.name) or mask is None:
+            return self.map_at(width, height)
+        return inpaint.preview_map(self.map_at(width, height), mask)
 
 
 def prepare_unit(
@@ -287,8 +272,10 @@ def prepare_unit(
     *,
     fallback_image: Any = None,
     seed: int = 0,
+    main_mask: Any = None,
 ) -> PreparedUnit:
-    """Run a unit's preprocessor on its image (or the img2img image), at the pixel-perfect resolution if asked."""
+    """Run a unit's preprocessor on its image (or the img2img image), at the pixel-perfect resolution if asked.
+    The unit's mask (else, for an inpaint unit, `main_mask`: img2img's inpaint mask) is kept at the image's size."""
     preprocessor = find_preprocessor(unit.module)
     if preprocessor is None:
         raise ValueError(f"unknown preprocessor {unit.module!r}")  # validated before the job was queued
@@ -298,6 +285,9 @@ def prepare_unit(
     run_res = pixel_perfect_resolution(image, width, height, unit.resize_mode) if unit.pixel_perfect else res
     detected = annotators.run(preprocessor.name, image, run_res, a, b, seed=seed)
     prepared = PreparedUnit(index, unit, preprocessor, model, title, (res, a, b), detected)
+    mask = unit.mask if unit.mask is not None else main_mask if inpaint.is_inpaint(preprocessor.name) else None
+    if mask is not None:
+        prepared.mask = inpaint.mask_array(mask, (detected.shape[1], detected.shape[0]))
     from webui.generation.ip_adapter import prepare_image_prompt
 
     prepared.image_prompt = prepare_image_prompt(prepared, annotators, image)
@@ -370,7 +360,7 @@ class ControlSet:
             unit = prepared.unit
             if prepared.image_prompt is not None or not _in_pass(unit, hires):
                 continue
-            hint = map_tensor(prepared.map_at(width, height), self.device, self.dtype)
+            hint = prepared.hint_at(width, height, self.device, self.dtype)
             force_soft = hires and any(m in prepared.preprocessor.name for m in HIRES_SOFT_MODULES)
             low_vram = self.low_vram or unit.low_vram
             if not low_vram or is_t2i_adapter_model(prepared.model):
@@ -378,7 +368,10 @@ class ControlSet:
             if is_t2i_adapter_model(prepared.model):
                 hooks.append(T2IAdapterHook(prepared.model, hint, unit, sigmas, soft=force_soft))
                 continue
-            hooks.append(ControlNetHook(prepared.model, hint, unit, sigmas, force_soft=force_soft, low_vram=low_vram))
+            mask = None if inpaint.is_inpaint(prepared.preprocessor.name) else prepared.mask_at(width, height)
+            region = None if mask is None else inpaint.region_tensor(mask, self.device, self.dtype)
+            hooks.append(ControlNetHook(prepared.model, hint, unit, sigmas, force_soft=force_soft,
+                                        low_vram=low_vram, region=region))  # fmt: skip
         if self.ip_processors:  # every installed adapter needs its embeddings in every pass (scale 0 if not in it)
             from webui.generation.ip_adapter import InstalledPrompt, IpAdapterHook
 
@@ -392,4 +385,12 @@ class ControlSet:
 
     def detected_maps(self, width: int, height: int) -> list[Image.Image]:
         """The maps the units used, for the API response and the UI preview (units with save_detected_map)."""
-        return [Image.fromarray(p.map_at(width, height)) for p in self.units if p.unit.save_detected_map]
+        return [Image.fromarray(p.preview(width, height)) for p in self.units if p.unit.save_detected_map]
+
+    def finish_images(self, images: list[Image.Image]) -> list[Image.Image]:
+        """inpaint_only units with their own mask keep the input's unmasked pixels (as the extension blends); a unit
+        at weight 0 takes no part."""
+        for p in self.units:
+            if p.preprocessor.name in inpaint.BLEND_BACK_MODULES and p.unit.mask is not None and p.unit.weight > 0:
+                images = [inpaint.blend_back(i, p.map_at(*i.size), p.mask_at(*i.size)) for i in images]
+        return images

@@ -263,6 +263,9 @@ PREPROCESSORS: tuple[Preprocessor, ...] = (
     Preprocessor("openpose_faceonly", "openpose_faceonly", _openpose(False, False, True), files=OPENPOSE),
     Preprocessor("openpose_full", "openpose_full", _openpose(True, True, True), files=OPENPOSE),
     Preprocessor("openpose_hand", "openpose_hand", _openpose(True, True, False), files=OPENPOSE),
+    # ControlNet inpaint: the map is the image; generation.controlnet_inpaint sets the masked pixels to -1.
+    Preprocessor("inpaint", "inpaint_global_harmonious", none_map, resolution=NO_RESOLUTION),
+    Preprocessor("inpaint_only", "inpaint_only", none_map, resolution=NO_RESOLUTION),
     # IP-Adapter: the map is the image itself; generation.ip_adapter encodes it with the CLIP image encoder.
     Preprocessor("ip-adapter_clip_sd15", "ip-adapter_clip_sd15", none_map, resolution=NO_RESOLUTION, files=(CLIP_H,)),
     Preprocessor("ip-adapter_clip_sdxl", "ip-adapter_clip_sdxl", none_map, resolution=NO_RESOLUTION, files=(CLIP_G,)),

@@ -298,6 +298,8 @@ def run_txt2img(
         images = task.finish_images(
             decode_latents(decoder, task.finish_latents(latents, batch_no), vae, result.warnings), batch_no
         )
+        if controls:  # ControlNet inpaint_only with a unit's own mask keeps the unmasked input pixels
+            images = controls.finish_images(images)
         batch_params = {**extra_params, **(refiner.infotext() if refiner is not None else {})}
         for index, (seed, subseed, image) in enumerate(zip(seeds, plan.subseeds[batch_no], images, strict=True)):
             if hooks:  # always-visible scripts' postprocess_image, before the image is saved

@@ -15,6 +15,7 @@ from webui import VERSION
 from webui.config.options import OptionsStore
 from webui.core.errors import InvalidRequest, UserError
 from webui.generation.controlnet import ControlSet, check_compatible, prepare_unit, validate_units
+from webui.generation.controlnet_inpaint import main_inpaint_mask
 from webui.generation.extra_models import (
     HIRES,
     REFINER,
@@ -205,6 +206,7 @@ class GenerationService:
         req = plan.request
         fallback = req.init_images[0] if isinstance(req, Img2ImgRequest) and req.init_images else None
         seed = plan.seeds[0][0] if plan.seeds and plan.seeds[0] else 0
+        main_mask = main_inpaint_mask(req.inpaint) if isinstance(req, Img2ImgRequest) else None
         loaded: dict[str, Any] = {}
         units: list[Any] = []
         for use in plan.controls:
@@ -215,7 +217,7 @@ class GenerationService:
             units.append(
                 prepare_unit(
                     use.index, use.unit, loaded[key].model, use.model.title, self.annotators,
-                    req.size.width, req.size.height, fallback_image=fallback, seed=seed,
+                    req.size.width, req.size.height, fallback_image=fallback, seed=seed, main_mask=main_mask,
                 )
             )  # fmt: skip
         policy = self.controlnets.cache.policy

@@ -580,7 +580,7 @@ def _find_choice(value: str, choices: Sequence[str], aliases: Mapping[str, str])
 # -- ControlNet units (components/controlnet_unit.py): values by controlnet_key(index, key) -----------------------
 CONTROLNET_UNIT_KEYS = (
     "enabled", "image", "use_init_image", "module", "model", "weight", "guidance_start", "guidance_end",
-    "processor_res", "threshold_a", "threshold_b", "pixel_perfect", "low_vram", "control_mode", "resize_mode",
+    "processor_res", "threshold_a", "threshold_b", "pixel_perfect", "low_vram", "control_mode", "resize_mode", "mask",
 )  # fmt: skip
 _CONTROLNET_REALS = {
     "weight": "Control Weight",
@@ -623,9 +623,11 @@ def control_unit(values: Mapping[str, Any], index: int = 0) -> ControlUnit:
             problems.extend(f"ControlNet Unit {index}: {p}" for p in exc.problems)
             picture = None
         image = None if picture is None else flatten(picture)
+    mask = _unit_mask(values.get("mask"), index, problems) if enabled else None
     if problems:
         raise InvalidRequest(problems)
     return ControlUnit(
+        mask=mask,
         enabled=enabled,
         module=str(values.get("module") or d.module),
         model=str(values.get("model") or d.model),
@@ -641,6 +643,15 @@ def control_unit(values: Mapping[str, Any], index: int = 0) -> ControlUnit:
         pixel_perfect=bool(values.get("pixel_perfect", d.pixel_perfect)),
         control_mode=str(values.get("control_mode") or d.control_mode),
     )
+
+
+def _unit_mask(value: Any, index: int, problems: list[str]) -> Any:
+    """A unit's optional mask upload (white = masked / where the control acts), as it came (alpha is kept)."""
+    try:
+        return to_image(value)
+    except InvalidRequest as exc:
+        problems.extend(f"ControlNet Unit {index} mask: {p}" for p in exc.problems)
+        return None
 
 
 def control_units(values: Mapping[str, Any]) -> tuple[ControlUnit, ...]:

@@ -55,6 +55,7 @@ class UnitWidgets:
     threshold_b: gr.Slider
     control_mode: gr.Radio
     resize_mode: gr.Radio
+    mask: gr.Image | None = None  # optional: inpaint_* units' inpaint mask, else where the control acts
 
     def request_inputs(self) -> dict[str, gr.components.Component]:
         """The unit's components by binding.controlnet_key(index, CONTROLNET_UNIT_KEYS item)."""
@@ -74,6 +75,7 @@ class UnitWidgets:
             "low_vram": self.low_vram,
             "control_mode": self.control_mode,
             "resize_mode": self.resize_mode,
+            "mask": self.mask,
         }
         assert set(components) == set(CONTROLNET_UNIT_KEYS)
         return {controlnet_key(self.index, k): c for k, c in components.items() if c is not None}
@@ -161,6 +163,15 @@ def _render_unit(tab: str, index: int, img2img: bool) -> UnitWidgets:
                 height=240,
                 visible=False,
             )
+            mask = gr.Image(
+                label="Mask (optional; white = inpaint / where the control acts)",
+                elem_id=f"{p}_mask_image",
+                type="pil",
+                image_mode="RGBA",
+                sources=["upload", "clipboard"],
+                format="png",
+                height=240,
+            )
         with gr.Row(elem_id=f"{p}_checkbox_row", elem_classes=["controlnet-checkboxes"]):
             enabled = gr.Checkbox(d.enabled, label="Enable", elem_id=f"{p}_enable_checkbox", min_width=80)
             low_vram = gr.Checkbox(d.low_vram, label="Low VRAM", elem_id=f"{p}_low_vram_checkbox", min_width=80)
@@ -219,7 +230,7 @@ def _render_unit(tab: str, index: int, img2img: bool) -> UnitWidgets:
     return UnitWidgets(
         index, enabled, use_init, image, low_vram, pixel_perfect, allow_preview, preview, module, trigger,
         module_warning, model, refresh, weight, guidance_start, guidance_end, processor_res, threshold_a,
-        threshold_b, control_mode, resize_mode,
+        threshold_b, control_mode, resize_mode, mask,
     )  # fmt: skip
 
 

@@ -1,0 +1,94 @@
+"""A ControlNet unit's mask, as the sd-webui-controlnet extension uses it.
+
+For the inpaint preprocessors (``inpaint`` = "inpaint_global_harmonious", ``inpaint_only``) the mask is the inpaint
+mask: the ControlNet inpaint model (control_v11p_sd15_inpaint) gets the input image in [0, 1] with the masked
+pixels set to -1. The mask is the unit's own one or, in img2img inpainting, the main inpaint mask. ``inpaint_only``
+also keeps the unmasked pixels of the input: with a unit's own mask the output is blended back onto the input (in
+img2img inpainting the main paste-back already does that). For any other unit a mask limits where the control acts:
+its residuals are multiplied by the mask resized to each residual's resolution (the extension's "effective region
+mask").
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from webui.generation.control_maps import fit_map
+
+INPAINT_MODULES = ("inpaint", "inpaint_only")
+BLEND_BACK_MODULES = ("inpaint_only",)
+
+
+def is_inpaint(module: str) -> bool:
+    """Whether a preprocessor's internal name is one of the ControlNet inpaint ones."""
+    return module in INPAINT_MODULES
+
+
+def mask_array(mask: Any, size: tuple[int, int]) -> np.ndarray:
+    """A PIL mask (white = masked; one with alpha is taken over black, so transparent = not masked) as (h, w)
+    uint8 0/255 at `size` (w, h), the input image's size (a mask of another size is resized to it, nearest)."""
+    if mask.mode in ("RGBA", "LA", "PA") or (mask.mode == "P" and "transparency" in mask.info):
+        rgba = mask.convert("RGBA")
+        gray = np.asarray(rgba.convert("L"), np.float32) * np.asarray(rgba.getchannel("A"), np.float32) / 255.0
+        mask = Image.fromarray(gray.astype(np.uint8))
+    mask = mask.convert("L")
+    if mask.size != size:
+        mask = mask.resize(size, Image.Resampling.NEAREST)
+    return np.where(np.asarray(mask) > 127, 255, 0).astype(np.uint8)
+
+
+def main_inpaint_mask(inpaint: Any) -> Any:
+    """The img2img inpaint mask (an InpaintSpec) as white = repainted, after "Inpaint not masked"."""
+    if inpaint is None or inpaint.mask is None:
+        return None
+    mask = inpaint.mask.convert("L")
+    return Image.eval(mask, lambda v: 255 - v) if inpaint.invert else mask
+
+
+def fit_mask(mask: np.ndarray, resize_mode: str, width: int, height: int) -> np.ndarray:
+    """The mask fitted to the generation size like the unit's map, as (h, w) bool."""
+    return fit_map(np.stack([mask] * 3, axis=2), resize_mode, width, height)[:, :, 0] > 127
+
+
+def inpaint_control(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """The inpaint ControlNet's conditioning image, (h, w, 3) float32: the image in [0, 1], masked pixels -1."""
+    control = image.astype(np.float32) / 255.0
+    control[mask.astype(bool)] = -1.0
+    return control
+
+
+def control_tensor(control: np.ndarray, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """A float (h, w, 3) control image as (1, 3, h, w)."""
+    return torch.from_numpy(np.ascontiguousarray(control)).permute(2, 0, 1)[None].to(device, dtype)
+
+
+def region_tensor(mask: np.ndarray, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """A (h, w) bool mask as (1, 1, h, w) in {0, 1} for masking residuals."""
+    return torch.from_numpy(mask.astype(np.float32))[None, None].to(device, dtype)
+
+
+def mask_residual(residual: torch.Tensor, region: torch.Tensor) -> torch.Tensor:
+    """A ControlNet residual (b, c, h, w) times the region mask resized to its h, w (area average)."""
+    scaled = F.interpolate(region.to(residual.device, torch.float32), size=residual.shape[-2:], mode="area")
+    return residual * scaled.to(residual.dtype)
+
+
+def preview_map(fitted: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """The inpaint unit's map as the preview shows it: the image with the masked pixels black."""
+    shown = fitted.copy()
+    shown[mask] = 0
+    return shown
+
+
+def blend_back(output: Image.Image, source: np.ndarray, mask: np.ndarray | None) -> Image.Image:
+    """`inpaint_only` with a unit's own mask: the unmasked pixels are the input's (fitted to the output size)."""
+    out = np.asarray(output.convert("RGB")).copy()
+    if mask is None or out.shape[:2] != source.shape[:2]:
+        return output
+    out[~mask] = source[~mask]
+    return Image.fromarray(out)
