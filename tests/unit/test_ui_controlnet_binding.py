@@ -139,3 +139,13 @@ def test_img2img_request_unit_uses_the_init_image() -> None:
     request = img2img_request(values)
     assert request.controls[0].enabled and request.controls[0].image is None
     assert validate_units(request.controls, has_init_image=True) == []
+
+
+def test_a_unit_carries_its_optional_mask_upload() -> None:
+    mask = Image.new("L", (32, 32), 255)
+    unit = control_unit({"enabled": True, "image": picture(), "module": "inpaint_only", "mask": mask})
+    assert unit.mask is not None and unit.mask.size == (32, 32)
+    assert control_unit({"enabled": True, "image": picture()}).mask is None
+    assert control_unit({"enabled": False, "mask": mask}).mask is None
+    with pytest.raises(InvalidRequest, match="ControlNet Unit 0 mask: Not a picture"):
+        control_unit({"enabled": True, "image": picture(), "mask": 12})
