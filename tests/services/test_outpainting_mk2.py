@@ -15,7 +15,7 @@ from PIL import Image
 
 from webui.api.router import install_api
 from webui.core.errors import InvalidRequest
-from webui.core.types import Size
+from webui.core.types import BatchSpec, Size
 from webui.generation.request import Img2ImgRequest, ScriptCall
 from webui.images.infotext import parse_infotext
 from webui.services.scripts.outpainting_mk2 import NoiseShape, matched_noise
@@ -70,6 +70,13 @@ def test_a_wide_window_inpaints_across_the_seam_with_paste_back(tiny_app) -> Non
     assert image.size == (128, 64)
     kept = np.asarray(image)[:, 64 + 16 :].astype(int)  # beyond the blurred mask edge
     assert np.abs(kept - np.asarray(picture())[:, 16:].astype(int)).mean() < 12
+
+
+def test_a_batch_grows_every_picture_and_shows_a_grid_first(tiny_app) -> None:
+    result = outpaint(tiny_app, [None, 64, 8, ["up"]], replace(IMG, batch=BatchSpec(count=1, size=2)))
+    assert result.index_of_first_image == 1
+    assert [im.size for im in result.images] == [(128, 128), (64, 128), (64, 128)]  # grid, then each picture
+    assert not np.array_equal(np.asarray(result.images[1]), np.asarray(result.images[2]))  # own seeds
 
 
 def test_no_direction_or_an_unknown_one_is_refused_before_queueing(tiny_app) -> None:
