@@ -196,3 +196,13 @@ def test_bad_unit_mask_is_a_422_naming_the_mask(client: TestClient) -> None:
     response = txt2img(client, cn_unit(client, module="inpaint_only", mask="not an image"))
     assert response.status_code == 422
     assert "ControlNet unit 0 'mask' is not base64 image data" in response.json()["detail"]
+
+
+def test_detect_inpaint_with_a_mask_shows_the_masked_pixels_black(client: TestClient) -> None:
+    body = {"controlnet_module": "inpaint_only", "controlnet_input_images": [b64(shapes())],
+            "controlnet_masks": [b64(right_half_mask(32, 32))]}  # fmt: skip
+    response = client.post("/controlnet/detect", json=body)
+    assert response.status_code == 200, response.text
+    detected = decode(response.json()["images"][0])
+    assert np.all(detected[:, 32:] == 0)
+    assert np.array_equal(detected[:, :32], np.asarray(shapes()).astype(np.int16)[:, :32])

@@ -6,12 +6,15 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 from fastapi import APIRouter, HTTPException
+from PIL import Image
 
 from webui.api.convert import decode_input_image
 from webui.api.router import AppDep
 from webui.api.schemas import ControlNetDetectRequest, ControlNetDetectResponse
 from webui.core.errors import UserError
+from webui.generation.controlnet_inpaint import is_inpaint, mask_array, preview_map
 from webui.generation.preprocessors import PREPROCESSORS, find_preprocessor
 from webui.images.saving import encode_png_base64
 
@@ -71,7 +74,21 @@ def detect(body: ControlNetDetectRequest, app: AppDep) -> ControlNetDetectRespon
         )
     except UserError as exc:
         raise HTTPException(status_code=exc.status_code, detail=exc.message) from None
+    if is_inpaint(pre.name) and body.controlnet_masks:
+        maps = _masked_previews(maps, body.controlnet_masks)
     return ControlNetDetectResponse(images=[encode_png_base64(m, None) for m in maps], info="Success")
+
+
+def _masked_previews(maps: list[Any], masks: list[str]) -> list[Any]:
+    """An inpaint preprocessor's maps with the masked pixels black (mask i goes with image i; resized to it)."""
+    shown = []
+    for index, detected in enumerate(maps):
+        if index >= len(masks) or not masks[index]:
+            shown.append(detected)
+            continue
+        mask = mask_array(decode_input_image(masks[index], f"controlnet_masks[{index}]"), detected.size) > 127
+        shown.append(Image.fromarray(preview_map(np.asarray(detected.convert("RGB")), mask)))
+    return shown
 
 
 def build_router() -> APIRouter:
