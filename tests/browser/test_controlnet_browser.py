@@ -112,3 +112,40 @@ def test_img2img_has_the_accordion_with_use_the_img2img_image(ui: BrowserPage) -
     assert upload.count() == 0 or not upload.is_visible()
     same.uncheck()
     upload.wait_for(state="visible")
+
+
+def test_inpaint_only_unit_with_a_mask_upload(ui: BrowserPage, tmp_path: Path) -> None:
+    page = ui.page
+    fill_small_job(page, "a house")
+    page.locator("#txt2img_controlnet").get_by_text("ControlNet", exact=True).first.click()
+    write_shapes(tmp_path / "shapes.png")
+    mask = np.zeros((64, 64), np.uint8)
+    mask[:, 32:] = 255  # the right half is repainted
+    Image.fromarray(mask).save(tmp_path / "mask.png")
+    page.locator(f"{UNIT0}_enable_checkbox input").check()
+    page.locator(f"{UNIT0}_input_image input[type=file]").set_input_files(str(tmp_path / "shapes.png"))
+    page.locator(f"{UNIT0}_input_image img").first.wait_for()
+    page.locator(f"{UNIT0}_mask_image input[type=file]").set_input_files(str(tmp_path / "mask.png"))
+    page.locator(f"{UNIT0}_mask_image img").first.wait_for()
+    choose(page, f"{UNIT0}_preprocessor_dropdown", "inpaint_only")
+    choose(page, f"{UNIT0}_model_dropdown", "tiny-controlnet")
+
+    page.locator(f"{UNIT0}_trigger_preprocessor").click()
+    page.locator(f"{UNIT0}_preprocessor_preview img").first.wait_for(timeout=GENERATE_TIMEOUT_MS)
+    # The preview shows the masked half black: the grey bar (x 20-60, y 44-56) is kept left of x 32 only.
+    pixels = page.wait_for_function(
+        """(sel) => {
+            const img = document.querySelector(sel);
+            if (!img || !img.complete || !img.naturalWidth) return null;
+            const canvas = document.createElement('canvas');
+            canvas.width = img.naturalWidth; canvas.height = img.naturalHeight;
+            const ctx = canvas.getContext('2d');
+            ctx.drawImage(img, 0, 0);
+            return [ctx.getImageData(24, 50, 1, 1).data[0], ctx.getImageData(50, 50, 1, 1).data[0]];
+        }""",
+        arg=f"{UNIT0}_preprocessor_preview img",
+    ).json_value()
+    assert pixels == [128, 0], pixels
+    info = generate(page)
+    assert "Module: inpaint_only" in info, info
+    assert_no_error_toast(page)

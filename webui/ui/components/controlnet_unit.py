@@ -12,9 +12,11 @@ from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 import numpy as np
+from PIL import Image
 
 from webui.core.errors import UserError
 from webui.generation.controlnet import CONTROL_MODES, RESIZE_MODES, ControlUnit, pixel_perfect_resolution
+from webui.generation.controlnet_inpaint import is_inpaint, mask_array, preview_map
 from webui.generation.preprocessors import PREPROCESSORS, Annotators, Preprocessor, Slider, find_preprocessor
 from webui.ui.binding import CONTROLNET_UNIT_KEYS, controlnet_key, flatten, to_image
 from webui.ui.components.control_weights import WeightsPanel, bind_weights_panel, render_weights_panel
@@ -318,7 +320,7 @@ def _bind_unit(
     u.refresh.click(refresh, inputs=[u.model, u.module], outputs=[u.model, u.module], **quick)
 
     def run_preprocessor(image: Any, module: str | None, res: float, a: float, b: float, pixel_perfect: bool,
-                         resize_mode: str, w: float, h: float, *rest: Any) -> Updates:  # fmt: skip
+                         resize_mode: str, mask: Any, w: float, h: float, *rest: Any) -> Updates:  # fmt: skip
         picture = to_image(image)
         if init_image is not None and rest and (rest[0] or picture is None):  # "Use the img2img image"
             picture = to_image(rest[1])
@@ -331,10 +333,14 @@ def _bind_unit(
             maps = generation.detect(module or "none", [picture], res, a, b)
         except UserError as exc:
             raise gr.Error(exc.message, print_exception=False) from exc
-        return {u.preview: gr.Image(value=maps[0], visible=True), u.allow_preview: True}
+        shown = maps[0]
+        if mask is not None and is_inpaint(getattr(find_preprocessor(module or "none"), "name", "")):
+            hidden = mask_array(to_image(mask), shown.size) > 127  # the masked pixels the inpaint model repaints
+            shown = Image.fromarray(preview_map(np.asarray(shown.convert("RGB")), hidden))
+        return {u.preview: gr.Image(value=shown, visible=True), u.allow_preview: True}
 
     inputs = [u.image, u.module, u.processor_res, u.threshold_a, u.threshold_b, u.pixel_perfect, u.resize_mode,
-              width, height]  # fmt: skip
+              u.mask, width, height]  # fmt: skip
     if init_image is not None and u.use_init_image is not None:
         inputs += [u.use_init_image, init_image]
     u.trigger.click(
