@@ -287,7 +287,7 @@ def prepare_unit(
     prepared = PreparedUnit(index, unit, preprocessor, model, title, (res, a, b), detected)
     mask = unit.mask if unit.mask is not None else main_mask if inpaint.is_inpaint(preprocessor.name) else None
     if mask is not None:
-        prepared.mask = inpaint.mask_array(mask, (detected.shape[1], detected.shape[0]))
+        prepared.mask = inpaint.unit_mask(preprocessor.name, mask, (detected.shape[1], detected.shape[0]))
     from webui.generation.ip_adapter import prepare_image_prompt
 
     prepared.image_prompt = prepare_image_prompt(prepared, annotators, image)

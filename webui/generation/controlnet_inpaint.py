@@ -42,6 +42,13 @@ def mask_array(mask: Any, size: tuple[int, int]) -> np.ndarray:
     return np.where(np.asarray(mask) > 127, 255, 0).astype(np.uint8)
 
 
+def unit_mask(module: str, mask: Any, size: tuple[int, int]) -> np.ndarray | None:
+    """A unit's mask at its input's size. On a unit that is not an inpaint one, an all-black mask is no mask
+    (clients of the extension send the empty sketch layer as {"image", "mask"}; it must not switch the unit off)."""
+    array = mask_array(mask, size)
+    return array if is_inpaint(module) or array.any() else None
+
+
 def main_inpaint_mask(inpaint: Any) -> Any:
     """The img2img inpaint mask (an InpaintSpec) as white = repainted, after "Inpaint not masked"."""
     if inpaint is None or inpaint.mask is None:
