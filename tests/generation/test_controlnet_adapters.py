@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 from diffusers import UNet2DConditionModel
+from PIL import Image, ImageDraw
 
 from tests.generation.test_controlnet import run, shapes, unit
 from webui.core.errors import UserError
@@ -183,3 +184,14 @@ def test_single_file_adapter_configs_are_read_from_the_shapes(kind, in_channels,
     assert dict(loaded.config) | {"_use_default_values": None} == dict(source.config) | {"_use_default_values": None}
     for key, value in source.state_dict().items():
         assert torch.equal(value, loaded.state_dict()[key]), key
+
+
+def test_t2i_adapter_mask_limits_where_it_acts(adapter_app) -> None:
+    mask = Image.new("L", (64, 64), 0)
+    ImageDraw.Draw(mask).rectangle((32, 0, 64, 64), fill=255)
+    adapter = dict(model="tiny-t2i-adapter")
+    plain, full = run(adapter_app), run(adapter_app, unit(**adapter))
+    limited = run(adapter_app, unit(mask=mask, **adapter))
+    assert not np.array_equal(limited, full) and not np.array_equal(limited, plain)
+    change = np.abs(limited - plain).mean(axis=(0, 2))
+    assert change[40:].mean() > change[:24].mean()

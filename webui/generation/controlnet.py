@@ -365,11 +365,11 @@ class ControlSet:
             low_vram = self.low_vram or unit.low_vram
             if not low_vram or is_t2i_adapter_model(prepared.model):
                 prepared.model.to(self.device)  # a low-VRAM use of the same model may have left it on the CPU
-            if is_t2i_adapter_model(prepared.model):
-                hooks.append(T2IAdapterHook(prepared.model, hint, unit, sigmas, soft=force_soft))
-                continue
             mask = None if inpaint.is_inpaint(prepared.preprocessor.name) else prepared.mask_at(width, height)
             region = None if mask is None else inpaint.region_tensor(mask, self.device, self.dtype)
+            if is_t2i_adapter_model(prepared.model):
+                hooks.append(T2IAdapterHook(prepared.model, hint, unit, sigmas, soft=force_soft, region=region))
+                continue
             hooks.append(ControlNetHook(prepared.model, hint, unit, sigmas, force_soft=force_soft,
                                         low_vram=low_vram, region=region))  # fmt: skip
         if self.ip_processors:  # every installed adapter needs its embeddings in every pass (scale 0 if not in it)

@@ -15,6 +15,7 @@ from typing import Any
 import torch
 
 from webui.generation.controlnet import CONTROL_MODES, step_index
+from webui.generation.controlnet_inpaint import mask_residual
 from webui.generation.denoiser import AdapterFeatures, ControlInput
 
 ADAPTER_SOFT_SCALES = (0.25, 0.62, 0.825, 1.0)
@@ -42,8 +43,12 @@ def adapter_input(hint: torch.Tensor, in_channels: int) -> torch.Tensor:
 class T2IAdapterHook:
     """One T2I-Adapter unit in one sampling pass: a ControlHook for CfgDenoiser."""
 
-    def __init__(self, adapter: Any, hint: torch.Tensor, unit: Any, sigmas: torch.Tensor, *, soft: bool) -> None:
+    def __init__(
+        self, adapter: Any, hint: torch.Tensor, unit: Any, sigmas: torch.Tensor, *, soft: bool,
+        region: torch.Tensor | None = None,
+    ) -> None:  # fmt: skip
         self.adapter = adapter
+        self.region = region  # (1, 1, h, w) the unit's mask: features outside it are zeroed
         self.hint = hint
         self.weight = float(unit.weight)
         self.start, self.end = float(unit.guidance_start), float(unit.guidance_end)
@@ -67,6 +72,8 @@ class T2IAdapterHook:
                 raw = self.adapter(adapter_input(self.hint, self.adapter.config.in_channels).to(device, dtype))
             scales = adapter_soft_scales(len(raw)) if self.soft else [1.0] * len(raw)
             self._features = [f * (self.weight * s) for f, s in zip(raw, scales, strict=True)]
+            if self.region is not None:
+                self._features = [mask_residual(f, self.region) for f in self._features]
         return self._features
 
     def __call__(self, control: ControlInput) -> AdapterFeatures | None:
