@@ -5,8 +5,8 @@ mask: the ControlNet inpaint model (control_v11p_sd15_inpaint) gets the input im
 pixels set to -1. The mask is the unit's own one or, in img2img inpainting, the main inpaint mask. ``inpaint_only``
 also keeps the unmasked pixels of the input: with a unit's own mask the output is blended back onto the input (in
 img2img inpainting the main paste-back already does that). For any other unit a mask limits where the control acts:
-its residuals are multiplied by the mask resized to each residual's resolution (the extension's "effective region
-mask").
+its residuals (a T2I-Adapter's features) are multiplied by the mask resized to each one's resolution (the
+extension's "effective region mask"); an all-black mask there counts as none. IP-Adapter units ignore the mask.
 """
 
 from __future__ import annotations
