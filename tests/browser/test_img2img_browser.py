@@ -73,7 +73,9 @@ def test_img2img_from_an_uploaded_picture(ui: BrowserPage, live_server: LiveServ
     open_img2img(page)
     page.locator("#img2img_image input[type=file]").set_input_files(str(tmp_path / "input.png"))
     # an upload sets "Resize to" to the picture's size
-    page.wait_for_function("() => document.querySelector('#img2img_width input[type=number]').value === '64'")
+    page.wait_for_function(  # the upload handler sets "Resize to" (slow when the machine is busy)
+        "() => document.querySelector('#img2img_width input[type=number]').value === '64'", timeout=GENERATE_TIMEOUT_MS
+    )
     assert page.locator("#inpaint_controls").is_hidden()
     page.locator("#img2img_prompt textarea").fill("a stained glass window")
     set_number(page, "img2img_steps", 3)
@@ -128,7 +130,9 @@ def test_inpaint_a_painted_stroke_changes_only_that_region(
     open_img2img(page, "Inpaint")
     page.locator("#inpaint_controls").wait_for(state="visible")
     page.locator("#img2maskimg input[type=file]").set_input_files(str(tmp_path / "input.png"))
-    page.wait_for_function("() => document.querySelector('#img2img_width input[type=number]').value === '64'")
+    page.wait_for_function(  # the upload handler sets "Resize to" (slow when the machine is busy)
+        "() => document.querySelector('#img2img_width input[type=number]').value === '64'", timeout=GENERATE_TIMEOUT_MS
+    )
     stroke = [(10.0, 14.0), (18.0, 14.0), (26.0, 14.0)]
     paint_stroke(page, "img2maskimg", stroke, brush=6)
 

@@ -161,3 +161,28 @@ def test_sdxl_refiner_file_with_one_text_encoder_refines_and_generates(app) -> N
     assert alone[0].images[0].size == (64, 64)
     assert np.array_equal(arr(alone[0].images[0]), arr(alone[1].images[0]))
     assert np.abs(arr(alone[0].images[0]) - arr(plain.images[0])).max() > 5
+
+
+def test_cfg_rescale_changes_the_image_and_is_recorded_only_when_set(app) -> None:
+    import torch
+
+    from webui.generation.guidance import rescale_cfg
+
+    guided = run(app)
+    try:
+        app.options.set("cfg_rescale", 0.7)
+        rescaled = run(app)
+    finally:
+        app.options.set("cfg_rescale", 0.0)
+    assert not np.array_equal(arr(rescaled.images[0]), arr(guided.images[0]))
+    assert params(rescaled)["CFG rescale"] == "0.7" and "CFG rescale" not in params(guided)
+    assert np.array_equal(arr(run(app).images[0]), arr(guided.images[0]))  # back to plain CFG
+    # the maths: phi 1 gives the guided noise the positive one's spread per image; phi 0 changes nothing
+    gen = torch.Generator().manual_seed(0)
+    x, positive, cfg = (torch.randn(2, 4, 8, 8, generator=gen) for _ in range(3))
+    sigma = torch.tensor([2.0, 0.5])
+    full = rescale_cfg(x, sigma, cfg, positive, 1.0)
+    eps = (x - full) / sigma.view(-1, 1, 1, 1)
+    eps_positive = (x - positive) / sigma.view(-1, 1, 1, 1)
+    assert torch.allclose(eps.std(dim=(1, 2, 3)), eps_positive.std(dim=(1, 2, 3)), rtol=1e-4)
+    assert torch.equal(rescale_cfg(x, sigma, cfg, positive, 0.0), cfg)

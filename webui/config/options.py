@@ -162,6 +162,7 @@ OPTIONS: list[OptionSpec] = [
         minimum=0,
         maximum=1,
     ),
+    OptionSpec("cfg_rescale", 0.0, "CFG rescale (phi)", "Sampler parameters", minimum=0, maximum=1),
     OptionSpec("hires_fix_show_sampler", False, "Hires fix: show hires checkpoint and sampler selection", "UI"),
     OptionSpec("hires_fix_show_prompt", False, "Hires fix: show hires prompt and negative prompt", "UI"),
     OptionSpec(

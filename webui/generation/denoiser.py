@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from webui.generation.guidance import UncondSkip
+from webui.generation.guidance import UncondSkip, rescale_cfg
 from webui.generation.samplers.schedules import DiscreteSigmas
 from webui.prompting.encode import Conditioning
 
@@ -82,6 +82,7 @@ class CfgDenoiser:
         controls: list[ControlHook] | None = None,
         uncond_skip: UncondSkip | None = None,
         uncond_time_ids: torch.Tensor | None = None,
+        cfg_rescale: float = 0.0,
     ) -> None:
         self.unet = unet
         self.sigmas = sigmas
@@ -94,6 +95,7 @@ class CfgDenoiser:
         self.step = 0
         self.uncond_skip = uncond_skip if uncond_skip is not None and uncond_skip.active else None
         self.uncond_time_ids = uncond_time_ids  # SDXL refiner: the negative rows' aesthetic score differs
+        self.cfg_rescale = cfg_rescale  # option cfg_rescale (phi); 0 = plain CFG
 
     def _residuals(self, control: ControlInput) -> dict[str, Any]:
         """Sum the ControlNet residuals of every active unit (multi-ControlNet adds them, as diffusers does), and
@@ -194,7 +196,11 @@ class CfgDenoiser:
         outs = self._evaluate(
             x, sigma, [c for c, _ in positives] + [step_conds.negative], [False] * len(positives) + [True]
         )
-        return self._combine(positives, outs[:-1], outs[-1])
+        guided = self._combine(positives, outs[:-1], outs[-1])
+        if self.cfg_rescale > 0:  # the positive estimate: the sub-prompts combined at CFG scale 1
+            positive = outs[-1] + sum((out - outs[-1]) * w for (_, w), out in zip(positives, outs[:-1], strict=True))
+            guided = rescale_cfg(x, sigma, guided, positive, self.cfg_rescale)
+        return guided
 
     def _combine(
         self, positives: list[tuple[Conditioning, float]], outs: list[torch.Tensor], uncond: torch.Tensor

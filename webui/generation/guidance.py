@@ -36,3 +36,21 @@ class UncondSkip:
             "NGMS all steps": True if self.s_min_uncond > 0 and self.s_min_uncond_all else None,
             "Skip Early CFG": self.skip_early_cond if self.skip_early_cond > 0 else None,
         }
+
+
+def rescale_cfg(
+    x: torch.Tensor, sigma: torch.Tensor, guided: torch.Tensor, positive: torch.Tensor, phi: float
+) -> torch.Tensor:
+    """CFG rescale (Lin et al. 2023, "Common Diffusion Noise Schedules and Sample Steps are Flawed", eq. 15-16;
+    SD.Next's and diffusers' ``guidance_rescale``): the guided noise prediction is scaled to the standard deviation of
+    the positive one, per image, and mixed with the plain guided one by ``phi``. Works on denoised (x0) estimates in
+    sigma space by going through epsilon = (x - x0) / sigma; ``phi`` 0 returns ``guided`` unchanged."""
+    if phi <= 0:
+        return guided
+    s = sigma.reshape(-1, *([1] * (x.ndim - 1))).to(x.dtype)
+    eps_guided = (x - guided) / s
+    eps_positive = (x - positive) / s
+    dims = tuple(range(1, x.ndim))
+    ratio = eps_positive.std(dim=dims, keepdim=True) / eps_guided.std(dim=dims, keepdim=True).clamp_min(1e-12)
+    eps = phi * (eps_guided * ratio) + (1 - phi) * eps_guided
+    return x - s * eps

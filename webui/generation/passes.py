@@ -73,6 +73,7 @@ def make_denoiser(
         controls=controls,
         uncond_skip=uncond_skip(plan, total_steps),
         uncond_time_ids=sdxl_time_ids(model, width, height, REFINER_NEGATIVE_AESTHETIC_SCORE),
+        cfg_rescale=plan.options.cfg_rescale,
     )
 
 

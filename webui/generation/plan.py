@@ -38,6 +38,7 @@ class OptionsSnapshot:
     s_min_uncond: float = 0.0  # s_min_uncond: "Negative Guidance minimum sigma"
     s_min_uncond_all: bool = False  # s_min_uncond_all
     skip_early_cond: float = 0.0  # skip_early_cond: "Ignore negative prompt during early sampling"
+    cfg_rescale: float = 0.0  # cfg_rescale: "CFG rescale (phi)", infotext "CFG rescale" when set
     refiner_pass: str = "second pass"  # hires_fix_refiner_pass
 
 

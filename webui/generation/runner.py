@@ -214,6 +214,7 @@ def run_txt2img(
         "TI hashes": used_embedding_hashes(encoder, conds.embedding_names()) or None,
         **(controls.infotext() if controls else {}),
         **uncond_skip(plan, 0).infotext(),
+        "CFG rescale": plan.options.cfg_rescale or None,  # only when set
         **(infotext_extra or {}),
     }
     discrete = DiscreteSigmas.from_scheduler_config(model.scheduler_config)

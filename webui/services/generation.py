@@ -78,6 +78,7 @@ def snapshot_options(options: OptionsStore) -> OptionsSnapshot:
         s_min_uncond=float(options.get("s_min_uncond")),
         s_min_uncond_all=bool(options.get("s_min_uncond_all")),
         skip_early_cond=float(options.get("skip_early_cond")),
+        cfg_rescale=float(options.get("cfg_rescale")),
         refiner_pass=str(options.get("hires_fix_refiner_pass")),
     )
 
