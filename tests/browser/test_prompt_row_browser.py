@@ -94,3 +94,17 @@ def test_extra_variation_strength_reaches_the_infotext(ui: BrowserPage) -> None:
     assert "Variation seed strength: 0.5" in info
     assert "Variation seed: " in info
     assert_no_error_toast(page)
+
+
+def test_img2img_interrogate_buttons_say_no_model_is_installed(ui: BrowserPage) -> None:
+    page = ui.page
+    page.locator("#tab_img2img-button").click()
+    prompt = page.locator("#img2img_prompt textarea")
+    prompt.fill("a boat")
+    for elem_id, name in (("interrogate", "Interrogate CLIP"), ("deepbooru", "Interrogate DeepBooru")):
+        page.locator(f"#{elem_id}").click()
+        toast = page.locator(".toast-body").filter(has_text=f"{name} needs an interrogation model")
+        toast.first.wait_for(timeout=30_000)
+    assert prompt.input_value() == "a boat"
+    assert page.locator("#txt2img_prompt textarea").is_visible() is False  # only img2img has the column
+    assert page.locator("#tab_txt2img #interrogate").count() == 0

@@ -4,6 +4,7 @@ prompts, the Styles dropdown with 📋 / 🖌️, and the style editor."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING
 
 import gradio as gr
@@ -38,6 +39,18 @@ class PromptRow:
     token_counter: gr.HTML  # "12/75" for the prompt
     negative_token_counter: gr.HTML
     styles: StylesWidgets
+    interrogate: tuple[gr.Button, ...] = ()  # img2img: Interrogate CLIP / DeepBooru
+
+
+# No interrogation model ships with the app (the CLIP interrogator's BLIP weights and DeepDanbooru are not
+# installed, and nothing is downloaded at run time); the buttons say so instead of failing.
+INTERROGATE_MESSAGE = (
+    "{name} needs an interrogation model ({needs}), which is not installed here; the prompt was not changed."
+)
+INTERROGATORS = {
+    "Interrogate CLIP": ("interrogate", "BLIP + CLIP interrogator weights"),
+    "Interrogate DeepBooru": ("deepbooru", "the DeepDanbooru model"),
+}
 
 
 def _counter(elem_id: str) -> gr.HTML:
@@ -81,8 +94,17 @@ def render_prompt_row(tab: str) -> PromptRow:
                 paste = render_paste_button(tab)
                 apply_style, edit_style = render_styles_tools(tab)
             styles_dropdown = render_styles_dropdown(tab)
+            interrogate: tuple[gr.Button, ...] = ()
+            if tab == "img2img":  # A1111's interrogate column
+                with gr.Row(elem_id="interrogate_col", elem_classes=["interrogate-col"]):
+                    interrogate = tuple(
+                        gr.Button(label, size="sm", elem_id=elem_id, min_width=60)
+                        for label, (elem_id, _) in INTERROGATORS.items()
+                    )
     styles = render_style_editor(tab, styles_dropdown, apply_style, edit_style)
-    return PromptRow(prompt, negative, generate, interrupt, skip, paste, counter, negative_counter, styles)
+    return PromptRow(
+        prompt, negative, generate, interrupt, skip, paste, counter, negative_counter, styles, interrogate
+    )
 
 
 def bind_prompt_tools(row: PromptRow, tools: PromptTools) -> None:
@@ -108,3 +130,9 @@ def bind_prompt_tools(row: PromptRow, tools: PromptTools) -> None:
             api_visibility="private",
         )
     bind_styles(row.styles, tools, row.prompt, row.negative_prompt)
+    for button, (label, (_, needs)) in zip(row.interrogate, INTERROGATORS.items(), strict=False):  # img2img only
+        button.click(partial(_no_interrogator, label, needs), show_progress="hidden", api_visibility="private")
+
+
+def _no_interrogator(name: str, needs: str) -> None:
+    gr.Warning(INTERROGATE_MESSAGE.format(name=name, needs=needs))
