@@ -141,11 +141,13 @@ def render_soft_inpainting() -> dict[str, gr.components.Component]:
     return widgets
 
 
-def render_inpaint_sketch(colors: list[str], elem_id: str = "inpaint_sketch") -> gr.ImageEditor:
-    """A1111's "Inpaint sketch": colour strokes over the picture; the strokes are both what the picture becomes
-    there and the mask (inpaint_sketch_values)."""
+def render_inpaint_sketch(
+    colors: list[str], elem_id: str = "inpaint_sketch", label: str = "Image for inpainting with mask"
+) -> gr.ImageEditor:
+    """A colour-stroke editor. A1111's "Inpaint sketch": the strokes are both what the picture becomes there and
+    the mask (inpaint_sketch_values); img2img's "Sketch" uses the same editor, its strokes are only painted."""
     return gr.ImageEditor(
-        label="Image for inpainting with mask",
+        label=label,
         show_label=False,
         elem_id=elem_id,
         type="numpy",

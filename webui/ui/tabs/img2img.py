@@ -130,21 +130,7 @@ def render_img2img(
                         height=EDITOR_HEIGHT,
                     )
                 with _mode_tab(mode_tabs, "sketch"):
-                    sketch = gr.ImageEditor(
-                        label="Image for img2img",
-                        show_label=False,
-                        elem_id="img2img_sketch",
-                        type="numpy",
-                        image_mode="RGBA",
-                        sources=("upload", "clipboard"),
-                        brush=gr.Brush(colors=SKETCH_COLORS, default_color=SKETCH_COLORS[0], color_mode="defaults"),
-                        eraser=gr.Eraser(),
-                        layers=False,
-                        transforms=(),
-                        format="png",
-                        height=EDITOR_HEIGHT,
-                        canvas_size=(512, 512),
-                    )
+                    sketch = render_inpaint_sketch(SKETCH_COLORS, "img2img_sketch", label="Image for img2img")
                 with _mode_tab(mode_tabs, "inpaint"):
                     inpaint_editor = render_mask_editor()
                 with _mode_tab(mode_tabs, "inpaint sketch"):
