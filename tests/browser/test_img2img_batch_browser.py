@@ -11,7 +11,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.browser.test_img2img_browser import SIDE, open_img2img, paint_stroke, wait_done, write_picture
+from tests.browser.test_img2img_browser import (
+    SIDE,
+    open_img2img,
+    paint_stroke,
+    upload_to_editor,
+    wait_done,
+    write_picture,
+)
 from tests.browser.test_txt2img_browser import assert_no_error_toast, set_number
 from webui.images.infotext import parse_infotext
 
@@ -42,8 +49,7 @@ def test_inpaint_sketch_strokes_are_the_picture_and_the_mask(
     submitted = record_submits(live_server, monkeypatch)
     open_img2img(page, "Inpaint sketch")
     page.locator("#inpaint_controls").wait_for(state="visible")
-    page.locator("#inpaint_sketch input[type=file]").set_input_files(str(tmp_path / "input.png"))
-    page.wait_for_function("() => document.querySelector('#img2img_width input[type=number]').value === '64'")
+    upload_to_editor(page, "inpaint_sketch", tmp_path / "input.png")
     stroke = [(10.0, 12.0), (20.0, 12.0), (30.0, 12.0)]
     paint_stroke(page, "inpaint_sketch", stroke, brush=6)  # the default colour: black
     page.locator("#img2img_prompt textarea").fill("a black cat")

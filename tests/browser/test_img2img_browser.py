@@ -41,6 +41,18 @@ def open_img2img(page: Any, sub_tab: str = "img2img") -> None:
     page.locator("#mode_img2img").get_by_role("tab", name=sub_tab, exact=True).click()
 
 
+def upload_to_editor(page: Any, elem_id: str, path: Path, width: str = "64") -> None:
+    """Upload a picture into an image editor as a user would: once its canvas is there (before that the upload can
+    be lost), then wait for the upload handler to set "Resize to" (slow when the machine is busy)."""
+    page.locator(f"#{elem_id} canvas").first.wait_for(state="attached", timeout=GENERATE_TIMEOUT_MS)
+    page.locator(f"#{elem_id} input[type=file]").set_input_files(str(path))
+    page.wait_for_function(
+        "(want) => document.querySelector('#img2img_width input[type=number]').value === want",
+        arg=width,
+        timeout=GENERATE_TIMEOUT_MS,
+    )
+
+
 def wait_done(page: Any, tab: str) -> str:
     """Wait until the tab's progress line says the job is done; return the infotext under the gallery."""
     page.wait_for_function(
@@ -129,10 +141,7 @@ def test_inpaint_a_painted_stroke_changes_only_that_region(
 
     open_img2img(page, "Inpaint")
     page.locator("#inpaint_controls").wait_for(state="visible")
-    page.locator("#img2maskimg input[type=file]").set_input_files(str(tmp_path / "input.png"))
-    page.wait_for_function(  # the upload handler sets "Resize to" (slow when the machine is busy)
-        "() => document.querySelector('#img2img_width input[type=number]').value === '64'", timeout=GENERATE_TIMEOUT_MS
-    )
+    upload_to_editor(page, "img2maskimg", tmp_path / "input.png")
     stroke = [(10.0, 14.0), (18.0, 14.0), (26.0, 14.0)]
     paint_stroke(page, "img2maskimg", stroke, brush=6)
 
