@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import numbers
 import re
 from collections.abc import Iterator, Mapping
+from typing import Any
 
 logger = logging.getLogger(__name__)
 
@@ -274,3 +276,29 @@ def _normalize(result: dict[str, object]) -> None:
         result[PROMPT_KEY] = f"{result[PROMPT_KEY]}<hypernet:{hypernet}:{strength}>"
     for key, default in MISSING_KEY_DEFAULTS.items():
         result.setdefault(key, default)
+
+
+def old_hires_fix_first_pass_dimensions(width: int, height: int) -> tuple[int, int]:
+    """Matches A1111 1.10 (processing.old_hires_fix_first_pass_dimensions): about 512x512 pixels, multiples of 64."""
+    scale = math.sqrt(512 * 512 / (width * height))
+    return math.ceil(scale * width / 64) * 64, math.ceil(scale * height / 64) * 64
+
+
+def restore_old_hires_fix_params(res: dict[str, Any], use_old_width_height: bool = False) -> None:
+    """Matches A1111 1.10 on parsed infotext fields (``-1``/``-2`` size parts): the "First pass size" of old
+    infotexts becomes the size, and the size the hires target; with A1111's option use_old_hires_fix_width_height the
+    "Hires resize" becomes the size instead."""
+    if use_old_width_height:
+        hires_w, hires_h = int(res.get("Hires resize-1", 0)), int(res.get("Hires resize-2", 0))
+        if hires_w and hires_h:
+            res["Size-1"], res["Size-2"] = hires_w, hires_h
+            return
+    first_w, first_h = res.get("First pass size-1"), res.get("First pass size-2")
+    if first_w is None or first_h is None:
+        return
+    first_w, first_h = int(first_w), int(first_h)
+    width, height = int(res.get("Size-1", 512)), int(res.get("Size-2", 512))
+    if first_w == 0 or first_h == 0:
+        first_w, first_h = old_hires_fix_first_pass_dimensions(width, height)
+    res["Size-1"], res["Size-2"] = first_w, first_h
+    res["Hires resize-1"], res["Hires resize-2"] = width, height

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -13,7 +12,7 @@ from webui.api.convert import decode_input_image
 from webui.api.router import AppDep
 from webui.api.routes.lists import load_app_styles
 from webui.api.schemas import PNGInfoRequest, PNGInfoResponse
-from webui.images.infotext import NEGATIVE_KEY, PROMPT_KEY, parse_infotext
+from webui.images.infotext import NEGATIVE_KEY, PROMPT_KEY, parse_infotext, restore_old_hires_fix_params
 from webui.images.saving import read_infotext
 from webui.prompting.styles import PromptStyle, extract_styles
 
@@ -41,26 +40,6 @@ MISSING_AFTER_HIRES_FIX: tuple[tuple[str, Any], ...] = (
     ("VAE Decoder", "Full"),
     ("FP8 weight", "Disable"),
 )
-
-
-def old_hires_fix_first_pass_dimensions(width: int, height: int) -> tuple[int, int]:
-    """Matches A1111 1.10 (processing.old_hires_fix_first_pass_dimensions): about 512x512 pixels, multiples of 64."""
-    scale = math.sqrt(512 * 512 / (width * height))
-    return math.ceil(scale * width / 64) * 64, math.ceil(scale * height / 64) * 64
-
-
-def restore_old_hires_fix_params(res: dict[str, Any]) -> None:
-    """Matches A1111 1.10 (use_old_hires_fix_width_height off): "First pass size" of old infotexts becomes the size,
-    and the size the hires target."""
-    first_w, first_h = res.get("First pass size-1"), res.get("First pass size-2")
-    if first_w is None or first_h is None:
-        return
-    first_w, first_h = int(first_w), int(first_h)
-    width, height = int(res.get("Size-1", 512)), int(res.get("Size-2", 512))
-    if first_w == 0 or first_h == 0:
-        first_w, first_h = old_hires_fix_first_pass_dimensions(width, height)
-    res["Size-1"], res["Size-2"] = first_w, first_h
-    res["Hires resize-1"], res["Hires resize-2"] = width, height
 
 
 def a1111_parameters(infotext: str, styles: Mapping[str, PromptStyle]) -> dict[str, Any]:

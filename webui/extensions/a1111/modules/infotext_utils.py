@@ -7,13 +7,14 @@ auto_backcompat are read from it. Pure: importing it loads neither torch nor an 
 from __future__ import annotations
 
 import json
-import math
 import re
 from typing import Any
 
 from packaging import version
 
 from modules import prompt_parser, script_loading
+from webui.images.infotext import old_hires_fix_first_pass_dimensions  # noqa: F401 (A1111 name)
+from webui.images.infotext import restore_old_hires_fix_params as restore_fields
 
 __all__ = ["parse_generation_parameters", "quote", "unquote", "re_param", "re_imagesize"]
 
@@ -139,28 +140,9 @@ def parse_generation_parameters(x: str, skip_fields: list[str] | None = None) ->
     return res
 
 
-def old_hires_fix_first_pass_dimensions(width: int, height: int) -> tuple[int, int]:
-    """A1111's old automatic first-pass size: about 512x512 pixels, multiples of 64."""
-    scale = math.sqrt(512 * 512 / (width * height))
-    return math.ceil(scale * width / 64) * 64, math.ceil(scale * height / 64) * 64
-
-
 def restore_old_hires_fix_params(res: dict[str, Any]) -> None:
     """An infotext with the old "First pass size" becomes first-pass Size plus "Hires resize" (A1111 1.10)."""
-    first_w, first_h = res.get("First pass size-1"), res.get("First pass size-2")
-    if _option("use_old_hires_fix_width_height", False):
-        hires_w, hires_h = int(res.get("Hires resize-1", 0)), int(res.get("Hires resize-2", 0))
-        if hires_w and hires_h:
-            res["Size-1"], res["Size-2"] = hires_w, hires_h
-            return
-    if first_w is None or first_h is None:
-        return
-    first_w, first_h = int(first_w), int(first_h)
-    width, height = int(res.get("Size-1", 512)), int(res.get("Size-2", 512))
-    if first_w == 0 or first_h == 0:
-        first_w, first_h = old_hires_fix_first_pass_dimensions(width, height)
-    res["Size-1"], res["Size-2"] = first_w, first_h
-    res["Hires resize-1"], res["Hires resize-2"] = width, height
+    restore_fields(res, bool(_option("use_old_hires_fix_width_height", False)))
 
 
 def parse_version(text: str | None) -> version.Version | None:
