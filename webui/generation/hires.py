@@ -70,7 +70,7 @@ class HiresPass:
         self.sampler: SamplerSpec = find_sampler(sampler_name)
         full = sampler_sigmas(
             self.sampler, self.schedule, discrete, self.hr_steps, family="sdxl" if model.identity.is_sdxl else "sd1"
-        ).to(model.unet.device)
+        ).to(model.device)
         t_enc = img2img_steps(self.hr_steps, self.spec.denoising_strength)
         self.sigmas = full[len(full) - 1 - t_enc - 1 :]
         self.prompt = self.spec.prompt or plan.prompt_text
@@ -88,7 +88,7 @@ class HiresPass:
         if self.spec.upscaler in LATENT_UPSCALE_MODES:
             return upscale_latents(latents, self.spec.upscaler, self.width, self.height)
         images = upscale_images(decode(latents), self.spec.upscaler, self.width, self.height)
-        return encode_images(self.vae, to_tensor(images, self.model.unet.device))
+        return encode_images(self.vae, to_tensor(images, self.model.device))
 
     def run(
         self,

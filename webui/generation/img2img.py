@@ -62,7 +62,7 @@ class Img2ImgTask:
         self.request = request
         self.model = model
         self.vae = vae if vae is not None else model.vae
-        self.device = model.unet.device
+        self.device = model.device
         self.width, self.height = request.size.width, request.size.height
         self._batch_cache: dict[int, tuple[list[Prepared], torch.Tensor, torch.Tensor | None]] = {}
         self.soft = request.inpaint.soft if request.inpaint is not None else None

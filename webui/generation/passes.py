@@ -12,6 +12,7 @@ from webui.generation.conditioning import ScheduledConds, build_conds
 from webui.generation.denoiser import CfgDenoiser, CondsForStep, ControlHook
 from webui.generation.extra_models import ModelUse
 from webui.generation.guidance import UncondSkip
+from webui.generation.hooks import CfgCallbacks
 from webui.generation.plan import GenerationPlan
 from webui.generation.refiner import RefinerSwitch, refiner_in_pass, refiner_infotext
 from webui.generation.samplers.registry import SamplerSpec, model_sigmas_for
@@ -39,7 +40,7 @@ def blank_inpaint_conditioning(model: LoadedCheckpoint, n: int, width: int, heig
     """A 9-channel inpainting UNet outside inpainting gets an all-masked, empty picture (A1111)."""
     if model.unet.config.in_channels != 9:
         return None
-    device = model.unet.device
+    device = model.device
     mask = torch.ones((n, 1, height // 8, width // 8), device=device)
     return torch.cat([mask, torch.zeros((n, 4, height // 8, width // 8), device=device)], dim=1)
 
@@ -59,8 +60,10 @@ def make_denoiser(
     image_cond: torch.Tensor | None,
     total_steps: int,
     controls: list[ControlHook] | None = None,
+    callbacks: CfgCallbacks | None = None,
 ) -> CfgDenoiser:
-    """The CFG denoiser of one pass over ``model`` at ``size`` (width, height)."""
+    """The CFG denoiser of one pass over ``model`` at ``size`` (width, height); ``callbacks`` are the pass's
+    extension CFG callbacks (None: none)."""
     width, height = size
     return CfgDenoiser(
         model.unet,
@@ -74,6 +77,7 @@ def make_denoiser(
         uncond_skip=uncond_skip(plan, total_steps),
         uncond_time_ids=sdxl_time_ids(model, width, height, REFINER_NEGATIVE_AESTHETIC_SCORE),
         cfg_rescale=plan.options.cfg_rescale,
+        callbacks=callbacks,
     )
 
 
@@ -116,7 +120,8 @@ class RefinerStage:
             model = self.use.model
             conds = self.conds(*prompts)
             refiner = make_denoiser(
-                self.plan, model, sampler, self.discrete, conds.at, size, image_cond(model), total_steps
+                self.plan, model, sampler, self.discrete, conds.at, size, image_cond(model), total_steps,
+                callbacks=base.callbacks,
             )
             refiner.step = step
             self.switched = True

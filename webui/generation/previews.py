@@ -140,12 +140,12 @@ class Previewer:
             if self.method == "TAESD":
                 found = self._find(TAESD_FILES[self.sdxl])
                 if found is not None:
-                    self._net = load_taesd(found).to(self.model.unet.device)
+                    self._net = load_taesd(found).to(self.model.device)
                     self._resolved = "TAESD"
             elif self.method == "Approx NN":
                 found = self._find((APPROX_NN_FILES[self.sdxl],))
                 if found is not None:
-                    self._net = load_vae_approx(found).to(self.model.unet.device)
+                    self._net = load_vae_approx(found).to(self.model.device)
                     self._resolved = "Approx NN"
             if self._resolved != self.method:
                 log.info("Live preview method %s has no weights here; using Approx cheap", self.method)

@@ -207,7 +207,7 @@ def run_txt2img(
     models/VAE-approx, where live previews find TAESD weights."""
     req = plan.request
     task = task or Txt2ImgTask(req)
-    device = model.unet.device
+    device = model.device
     conds = build_conds(encoder, plan.prompt_text, plan.negative_text, req.steps, plan.options.clip_skip)
     extra_params = {
         **task.infotext(),

@@ -314,6 +314,7 @@ class ModelManager:
             if on_progress is not None and self.hashing and self.hashes.cached(record.path) is None:
                 on_progress(f"Calculating sha256 for {record.relative}…")
             loaded.extra["sha256"] = self.sha256(record)
+            loaded.compute_device = self.cache.policy.device
             if self.xformers:
                 enable_xformers(loaded)
             return loaded

@@ -173,7 +173,7 @@ class PromptEncoder:
             else:
                 z = out.last_hidden_state
             pooled = None
-        weights = torch.tensor([chunk.weights], device=device)
+        weights = torch.tensor([chunk.weights], device=z.device)
         return apply_emphasis(z, weights, self.emphasis), pooled
 
     @torch.no_grad()

@@ -38,6 +38,13 @@ class LoadedCheckpoint:
     scheduler_config: dict[str, Any]
     load_seconds: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
+    compute_device: torch.device | None = None  # where jobs run (the policy's device), set by the model manager
+
+    @property
+    def device(self) -> torch.device:
+        """The device jobs run on. With --lowvram the UNet may wait in RAM while the text encoder runs, so its
+        .device is not the answer; the manager sets compute_device to the policy's device."""
+        return self.compute_device if self.compute_device is not None else self.unet.device
 
     def modules(self) -> list[torch.nn.Module]:
         return [self.unet, self.vae, *self.text_encoders]
