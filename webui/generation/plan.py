@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from webui.generation.controlnet import ControlUnit
+from webui.generation.hypernetworks import HypernetUse
 from webui.generation.request import Txt2ImgRequest
 from webui.generation.samplers.registry import SamplerSpec
 from webui.images.saving import SaveSettings
@@ -79,6 +80,7 @@ class GenerationPlan:
     prompt_text: str = ""  # the prompt without comments and extra-network tags: what the text encoder reads
     negative_text: str = ""  # the negative prompt without comments
     loras: tuple[LoraUse, ...] = ()
+    hypernetworks: tuple[HypernetUse, ...] = ()  # `<hypernet:…>` tags, in order
     vae: ModelRecord | None = None  # None: the checkpoint's own VAE
     warnings: tuple[str, ...] = ()
     controls: tuple[ControlUse, ...] = ()

@@ -162,8 +162,8 @@ class ModelManager:
         return scan_loras(self.paths.lora, self.lycoris_dir)
 
     def hypernetworks(self) -> list[ModelRecord]:
-        """Hypernetwork files (`*.pt` under models/hypernetworks), rescanned on every call. Listed only: they are
-        not applied to images."""
+        """Hypernetwork files (`*.pt` under models/hypernetworks), rescanned on every call; `<hypernet:…>` tags
+        apply them (generation/hypernetworks.py)."""
         return scan_hypernetworks(self.hypernetworks_dir)
 
     def find_lora(self, name: str) -> ModelRecord | None:

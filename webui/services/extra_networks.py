@@ -183,7 +183,7 @@ class ExtraNetworksService:
             return self._models.loras()
         if page == "textual_inversion":
             return self._models.embeddings.records
-        return self._models.hypernetworks()  # listed (and hashed); generation reports them as not supported yet
+        return self._models.hypernetworks()  # listed (and hashed); `<hypernet:…>` applies them
 
     def cards(
         self, page: str, search: str = "", sort: str = "Path", descending: bool = False, folder: str = ""

@@ -24,6 +24,7 @@ from webui.generation.extra_models import (
     resolve_extra_checkpoints,
 )
 from webui.generation.hooks import JobHooks
+from webui.generation.hypernetworks import HypernetUse, hypernetworks_on, resolve_hypernetworks
 from webui.generation.img2img import Img2ImgTask
 from webui.generation.plan import ControlUse, GenerationPlan, LoraUse, OptionsSnapshot
 from webui.generation.preprocessors import Annotators, MissingAnnotator, find_preprocessor
@@ -35,10 +36,11 @@ from webui.images.saving import SaveSettings
 from webui.jobs.job import JobHandle
 from webui.jobs.worker import JobRunner
 from webui.models.controlnets import ControlNetModels, annotator_folders, controlnet_folders
+from webui.models.loaders.hypernetwork import HypernetworkCache
 from webui.models.manager import ModelManager
 from webui.models.patches import LoraPatcher
 from webui.models.weights_manifest import WeightStatus, download_missing, verify_weights
-from webui.prompting.extra_networks import lora_refs, parse_extra_networks
+from webui.prompting.extra_networks import hypernet_refs, lora_refs, parse_extra_networks
 from webui.prompting.parser import SubPrompt, split_and, strip_comments
 from webui.prompting.schedule import prompt_schedule
 from webui.prompting.styles import apply_styles, load_styles, select_styles
@@ -103,6 +105,7 @@ class GenerationService:
             controlnet_folders(models.paths), policy, allow_unsafe_pickle=models.allow_unsafe_pickle
         )
         self.annotators = Annotators(annotator_folders(models.paths), device=policy.device)
+        self.hypernetworks = HypernetworkCache(allow_unsafe=models.allow_unsafe_pickle)
         self.scripts = ScriptRegistry.with_builtins(
             AxisLists(
                 checkpoints=lambda: [info.title for info in models.checkpoints()],
@@ -147,7 +150,7 @@ class GenerationService:
         hires_checkpoint, refiner = resolve_extra_checkpoints(request, self._models.find_checkpoint, record)
         prompt, negative, warnings = self._styled(request)
         comments = bool(self._options.get("enable_prompt_comments"))
-        prompt_text, loras, network_warnings = self._extra_networks(
+        prompt_text, loras, hypernets, network_warnings = self._extra_networks(
             strip_comments(prompt) if comments else prompt, request
         )
         warnings += network_warnings
@@ -171,6 +174,7 @@ class GenerationService:
             prompt_text=prompt_text,
             negative_text=negative_text,
             loras=tuple(loras),
+            hypernetworks=tuple(hypernets),
             vae=self._models.resolve_vae(request.vae or self._options.get("sd_vae"), record),
             warnings=tuple(warnings),
             controls=controls,
@@ -239,12 +243,14 @@ class GenerationService:
             warnings,
         )
 
-    def _extra_networks(self, prompt: str, request: Txt2ImgRequest) -> tuple[str, list[LoraUse], list[str]]:
-        """Take `<lora:…>` tags out of the prompt and find their files; unknown ones become warnings, as A1111
-        reports "Networks not found" and goes on."""
+    def _extra_networks(
+        self, prompt: str, request: Txt2ImgRequest
+    ) -> tuple[str, list[LoraUse], list[HypernetUse], list[str]]:
+        """Take `<lora:…>` and `<hypernet:…>` tags out of the prompt and find their files; unknown ones become
+        warnings, as A1111 reports "Networks not found" and goes on."""
         prompt_text, networks = parse_extra_networks(prompt)
         if request.extra.get("disable_extra_networks"):
-            return prompt_text, [], []
+            return prompt_text, [], [], []
         uses: list[LoraUse] = []
         warnings: list[str] = []
         for ref in lora_refs(networks):
@@ -253,10 +259,11 @@ class GenerationService:
                 warnings.append(f"LoRA not found: {ref.name}")
             else:
                 uses.append(LoraUse(record, ref.te_weight, ref.unet_weight))
+        hypernets, missing = resolve_hypernetworks(hypernet_refs(networks), self._models.hypernetworks)
         for kind in networks:
-            if kind not in ("lora", "lyco"):
+            if kind not in ("lora", "lyco", "hypernet"):
                 warnings.append(f"Extra network type not supported yet: <{kind}:…>")
-        return prompt_text, uses, warnings
+        return prompt_text, uses, hypernets, warnings + missing
 
     def submit(self, request: Txt2ImgRequest, job_id: str | None = None) -> JobHandle:
         """Queue a request (or, with `request.script`, the script that makes its images) as one job."""
@@ -328,6 +335,8 @@ class GenerationService:
                         m.identity, [te.config.hidden_size for te in m.text_encoders])), specs,
                 )
             )  # fmt: skip
+            hypernets = [(self.hypernetworks.get(use.record.path), use.multiplier) for use in plan.hypernetworks]
+            stack.enter_context(hypernetworks_on([model.unet, *(o.model.unet for o in others.values())], hypernets))
             approx_dir = self._models.paths.models / "VAE-approx"
             result = run_txt2img(
                 plan, model, encoder, job, job.emit, self._outputs, extra, vae=vae_model, task=task, controls=controls,

@@ -49,7 +49,7 @@ def list_latent_upscale_modes() -> list[LatentUpscalerModeItem]:
 
 
 def list_hypernetworks(app: AppDep) -> list[HypernetworkItem]:
-    """Files in models/hypernetworks, as A1111 lists them (they are listed, not applied)."""
+    """Files in models/hypernetworks, as A1111 lists them (`<hypernet:name:multiplier>` applies them)."""
     return [HypernetworkItem(name=item["name"], path=item["path"]) for item in app.model_service.hypernetworks()]
 
 
