@@ -236,6 +236,7 @@ class PreparedUnit:
     maps: dict[tuple[int, int], np.ndarray] = field(default_factory=dict)
     image_prompt: Any = None  # ip_adapter.ImagePrompt for an IP-Adapter unit
     mask: np.ndarray | None = None  # (h, w) 0/255 at the input's size: the unit's mask or img2img's inpaint mask
+    cropped: bool = False  # img2img "Only masked": the input was cropped to the inpaint region
 
     def map_at(self, width: int, height: int) -> np.ndarray:
         key = (width, height)
@@ -273,19 +274,28 @@ def prepare_unit(
     fallback_image: Any = None,
     seed: int = 0,
     main_mask: Any = None,
+    crop: inpaint.OnlyMaskedCrop | None = None,
 ) -> PreparedUnit:
     """Run a unit's preprocessor on its image (or the img2img image), at the pixel-perfect resolution if asked.
-    The unit's mask (else, for an inpaint unit, `main_mask`: img2img's inpaint mask) is kept at the image's size."""
+    The unit's mask (else, for an inpaint unit, `main_mask`: img2img's inpaint mask) is kept at the image's size.
+    With `crop` (img2img "Only masked") the image and the mask are cropped to the inpaint region first."""
     preprocessor = find_preprocessor(unit.module)
     if preprocessor is None:
         raise ValueError(f"unknown preprocessor {unit.module!r}")  # validated before the job was queued
     source = unit.image if unit.image is not None else fallback_image
-    image = hwc3(np.asarray(source.convert("RGBA") if source.mode in ("RGBA", "LA", "P") else source.convert("RGB")))
+    source = source.convert("RGBA") if source.mode in ("RGBA", "LA", "P") else source.convert("RGB")
+    cropping = crop if crop is not None and inpaint.crops_input(preprocessor) else None
+    if cropping is not None:
+        source = cropping.image(source, unit.resize_mode, width, height)
+    image = hwc3(np.asarray(source))
     res, a, b = preprocessor.resolve(unit.processor_res, unit.threshold_a, unit.threshold_b)
     run_res = pixel_perfect_resolution(image, width, height, unit.resize_mode) if unit.pixel_perfect else res
     detected = annotators.run(preprocessor.name, image, run_res, a, b, seed=seed)
     prepared = PreparedUnit(index, unit, preprocessor, model, title, (res, a, b), detected)
+    prepared.cropped = cropping is not None
     mask = unit.mask if unit.mask is not None else main_mask if inpaint.is_inpaint(preprocessor.name) else None
+    if mask is not None and cropping is not None:  # a unit's own mask is fitted like its image, img2img's resized
+        mask = cropping.mask(mask, unit.resize_mode if unit.mask is not None else "Just Resize", width, height)
     if mask is not None:
         prepared.mask = inpaint.unit_mask(preprocessor.name, mask, (detected.shape[1], detected.shape[0]))
     from webui.generation.ip_adapter import prepare_image_prompt
@@ -389,8 +399,9 @@ class ControlSet:
 
     def finish_images(self, images: list[Image.Image]) -> list[Image.Image]:
         """inpaint_only units with their own mask keep the input's unmasked pixels (as the extension blends); a unit
-        at weight 0 takes no part."""
+        at weight 0 takes no part, nor one cropped by "Only masked" (img2img's paste-back keeps the rest)."""
         for p in self.units:
-            if p.preprocessor.name in inpaint.BLEND_BACK_MODULES and p.unit.mask is not None and p.unit.weight > 0:
+            own_mask = p.unit.mask is not None and not p.cropped
+            if p.preprocessor.name in inpaint.BLEND_BACK_MODULES and own_mask and p.unit.weight > 0:
                 images = [inpaint.blend_back(i, p.map_at(*i.size), p.mask_at(*i.size)) for i in images]
         return images

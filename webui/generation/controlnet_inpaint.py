@@ -7,10 +7,15 @@ also keeps the unmasked pixels of the input: with a unit's own mask the output i
 img2img inpainting the main paste-back already does that). For any other unit a mask limits where the control acts:
 its residuals (a T2I-Adapter's features) are multiplied by the mask resized to each one's resolution (the
 extension's "effective region mask"); an all-black mask there counts as none. IP-Adapter units ignore the mask.
+
+In img2img inpainting with "Inpaint area: Only masked" a unit's input image (its own or the img2img image) and its
+mask are first cropped to the inpaint crop region, as the extension (and Forge) do, so that the map lines up with
+the generated crop; IP-Adapter units take the whole image.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -19,9 +24,17 @@ import torch.nn.functional as F
 from PIL import Image
 
 from webui.generation.control_maps import fit_map
+from webui.generation.preprocessors import Preprocessor
+from webui.images.resize import resize_image
 
 INPAINT_MODULES = ("inpaint", "inpaint_only")
 BLEND_BACK_MODULES = ("inpaint_only",)
+# The unit's resize mode → A1111's resize_image mode (the extension's ResizeMode.int_value()).
+A1111_RESIZE_MODES = {
+    "Just Resize": "Just resize",
+    "Crop and Resize": "Crop and resize",
+    "Resize and Fill": "Resize and fill",
+}
 
 
 def is_inpaint(module: str) -> bool:
@@ -29,14 +42,19 @@ def is_inpaint(module: str) -> bool:
     return module in INPAINT_MODULES
 
 
-def mask_array(mask: Any, size: tuple[int, int]) -> np.ndarray:
-    """A PIL mask (white = masked; one with alpha is taken over black, so transparent = not masked) as (h, w)
-    uint8 0/255 at `size` (w, h), the input image's size (a mask of another size is resized to it, nearest)."""
+def gray_mask(mask: Any) -> Image.Image:
+    """A PIL mask as an L image (white = masked); one with alpha is taken over black, so transparent = not masked."""
     if mask.mode in ("RGBA", "LA", "PA") or (mask.mode == "P" and "transparency" in mask.info):
         rgba = mask.convert("RGBA")
         gray = np.asarray(rgba.convert("L"), np.float32) * np.asarray(rgba.getchannel("A"), np.float32) / 255.0
-        mask = Image.fromarray(gray.astype(np.uint8))
-    mask = mask.convert("L")
+        return Image.fromarray(gray.astype(np.uint8))
+    return mask.convert("L")
+
+
+def mask_array(mask: Any, size: tuple[int, int]) -> np.ndarray:
+    """A PIL mask (see gray_mask) as (h, w) uint8 0/255 at `size` (w, h), the input image's size (a mask of another
+    size is resized to it, nearest)."""
+    mask = gray_mask(mask)
     if mask.size != size:
         mask = mask.resize(size, Image.Resampling.NEAREST)
     return np.where(np.asarray(mask) > 127, 255, 0).astype(np.uint8)
@@ -47,6 +65,31 @@ def unit_mask(module: str, mask: Any, size: tuple[int, int]) -> np.ndarray | Non
     (clients of the extension send the empty sketch layer as {"image", "mask"}; it must not switch the unit off)."""
     array = mask_array(mask, size)
     return array if is_inpaint(module) or array.any() else None
+
+
+@dataclass(frozen=True)
+class OnlyMaskedCrop:
+    """img2img's "Only masked" crop region: `box` (x1, y1, x2, y2, the mask's bounding box grown by the padding and
+    to the processing aspect ratio) in the init image, whose size is `size` (w, h)."""
+
+    box: tuple[int, int, int, int]
+    size: tuple[int, int]
+
+    def image(self, image: Image.Image, resize_mode: str, width: int, height: int) -> Image.Image:
+        """Matches the extension: the unit's image fitted to the init image's size by the unit's resize mode, cropped
+        to the box, and resized to the processing size as A1111 resizes the init image's crop ("Resize and fill")."""
+        fitted = resize_image(A1111_RESIZE_MODES.get(resize_mode, "Just resize"), image, *self.size)
+        return resize_image("Resize and fill", fitted.crop(self.box), width, height)
+
+    def mask(self, mask: Any, resize_mode: str, width: int, height: int) -> Image.Image:
+        """A unit's mask (or img2img's) cropped the same way as the unit's image, as an L image."""
+        return self.image(gray_mask(mask), resize_mode, width, height)
+
+
+def crops_input(preprocessor: Preprocessor) -> bool:
+    """Whether "Only masked" crops a unit's input: every unit but the IP-Adapter (image prompt) ones, as Forge's
+    ClipVision preprocessors (and the extension, which leaves out the reference ones, which we do not have)."""
+    return not preprocessor.name.startswith("ip-adapter")
 
 
 def main_inpaint_mask(inpaint: Any) -> Any:

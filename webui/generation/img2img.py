@@ -88,6 +88,11 @@ class Img2ImgTask:
         doubled = np.clip(np.asarray(processed).astype(np.float32) * 2, 0, 255).astype(np.uint8)
         return processed, Image.fromarray(doubled), None
 
+    def crop_box(self) -> tuple[int, int, int, int] | None:
+        """For "Only masked": the crop region (padding and processing aspect ratio included) in the pixels of the
+        first init image, as every init image is cropped; None for the whole picture (ControlNet crops alike)."""
+        return self._mask()[2]
+
     def prepare(self, image: Image.Image) -> Prepared:
         req = self.request
         mask, overlay_mask, box = self._mask()

@@ -15,7 +15,7 @@ from webui import VERSION
 from webui.config.options import OptionsStore
 from webui.core.errors import InvalidRequest, UserError
 from webui.generation.controlnet import ControlSet, check_compatible, prepare_unit, validate_units
-from webui.generation.controlnet_inpaint import main_inpaint_mask
+from webui.generation.controlnet_inpaint import OnlyMaskedCrop, main_inpaint_mask
 from webui.generation.extra_models import (
     HIRES,
     REFINER,
@@ -203,15 +203,18 @@ class GenerationService:
                     uses.append(ControlUse(index, unit, info))
         return tuple(uses)
 
-    def _control_set(self, plan: GenerationPlan, stack: ExitStack, unet: Any) -> ControlSet | None:
+    def _control_set(
+        self, plan: GenerationPlan, stack: ExitStack, unet: Any, crop_box: tuple[int, int, int, int] | None = None
+    ) -> ControlSet | None:
         """On the worker: load the units' models (cached as the extension does, 2 by default), check that they
-        fit the checkpoint, and run their preprocessors once for the job."""
+        fit the checkpoint, and run their preprocessors once for the job (on img2img's "Only masked" crop_box)."""
         if not plan.controls:
             return None
         req = plan.request
         fallback = req.init_images[0] if isinstance(req, Img2ImgRequest) and req.init_images else None
         seed = plan.seeds[0][0] if plan.seeds and plan.seeds[0] else 0
         main_mask = main_inpaint_mask(req.inpaint) if isinstance(req, Img2ImgRequest) else None
+        crop = OnlyMaskedCrop(crop_box, fallback.size) if crop_box is not None and fallback is not None else None
         loaded: dict[str, Any] = {}
         units: list[Any] = []
         for use in plan.controls:
@@ -223,6 +226,7 @@ class GenerationService:
                 prepare_unit(
                     use.index, use.unit, loaded[key].model, use.model.title, self.annotators,
                     req.size.width, req.size.height, fallback_image=fallback, seed=seed, main_mask=main_mask,
+                    crop=crop,
                 )
             )  # fmt: skip
         policy = self.controlnets.cache.policy
@@ -327,7 +331,7 @@ class GenerationService:
                 extra = {"VAE hash": vae.sha256[:10] if vae.sha256 else None, "VAE": plan.vae.path.name, **extra}
             vae_model = vae.vae if vae is not None else None
             task = Img2ImgTask(plan.request, model, vae_model) if isinstance(plan.request, Img2ImgRequest) else None
-            controls = self._control_set(plan, stack, model.unet)
+            controls = self._control_set(plan, stack, model.unet, task.crop_box() if task is not None else None)
             others = dict(
                 acquire_extra_models(
                     stack, {HIRES: plan.hires_checkpoint, REFINER: plan.refiner}, self._models.acquire_checkpoint,
