@@ -55,6 +55,8 @@ class App:
 
     def close(self) -> None:
         self.jobs.close()
+        if self.extensions is not None:
+            self.extensions.unload()  # A1111's on_script_unloaded
 
     def __enter__(self) -> App:
         return self.start()

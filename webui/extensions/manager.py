@@ -56,6 +56,8 @@ class ExtensionsManager:
         self.registry = ExtensionRegistry(options)
         self.loaded = LoadedExtensions([], self.registry)
         self.update_status: dict[str, UpdateStatus] = {}
+        self._unloaded = False
+        self.connection: Any = None  # a1111.callbacks.Connection: the generation callbacks wired into the App
 
     # --- enable / disable -----------------------------------------------------------------------------------------
     @property
@@ -98,6 +100,8 @@ class ExtensionsManager:
         """Import the enabled extensions for this App (fresh registry each time)."""
         from webui.extensions.a1111.modules.script_loading import Binding
 
+        self.unload()  # scripts loaded before go away first
+        self._unloaded = False
         self.registry = ExtensionRegistry(self.options)
         binding = Binding(self.registry, self.options, self.settings, self.project_root, app)
         self.loaded = load_extensions(self.list(), self.registry, binding)
@@ -108,27 +112,34 @@ class ExtensionsManager:
         if app is not None and self.loaded.scripts:
             self._register_scripts(app)
         if app is not None:
-            self._register_image_callbacks(app)
+            from webui.extensions.a1111 import callbacks
+
+            self.connection = callbacks.connect(app, self.registry, binding)
         return self.loaded
 
-    def _register_image_callbacks(self, app: Any) -> None:
-        """A1111's on_image_saved: each generated file, after it is written, reaches the extensions' callbacks
-        as `ImageSaveParams(image, p, filename, pnginfo)`, through a hook every job of the App runs."""
-        if not self.registry.callbacks.get("image_saved"):
-            return
-        from webui.extensions.a1111.modules.processing import processing_for
-        from webui.extensions.a1111.modules.script_callbacks import ImageSaveParams
-        from webui.generation.hooks import JobHooks, SavedImageArgs
+    @property
+    def optimizers(self) -> list[Any]:
+        """What on_list_optimizers callbacks listed (not applied)."""
+        return self.connection.optimizers if self.connection is not None else []
 
-        registry = self.registry
+    def unload(self) -> None:
+        """The scripts go away (App closed, or loaded again): A1111's on_script_unloaded callbacks undo what the
+        extensions patched, and their generation callbacks leave the App."""
+        from webui.extensions.a1111 import callbacks
 
-        def image_saved(args: SavedImageArgs) -> None:
-            params = ImageSaveParams(
-                args.image, processing_for(args.request), str(args.path), {"parameters": args.infotext}
-            )
-            registry.fire("image_saved", params)
+        if self.loaded.scripts and not self._unloaded:
+            self._unloaded = True
+            callbacks.script_unloaded(self.registry)
+        if self.connection is not None:
+            self.connection.disconnect()
+            self.connection = None
 
-        app.generation.scripts.add_app_hooks(JobHooks(image_saved=(image_saved,)))
+    def infotext_pasted(self, infotext: str, params: dict[str, Any]) -> dict[str, Any]:
+        """A1111's on_infotext_pasted, where PNG Info or a paste has parsed an infotext: the callbacks may change
+        `params` (A1111's parse_generation_parameters keys) in place; returns it."""
+        from webui.extensions.a1111 import callbacks
+
+        return callbacks.infotext_pasted(self.registry, infotext, params)
 
     def _register_scripts(self, app: Any) -> None:
         """A1111 `Script` classes of the loaded modules join the App's script registry: selectable ones in the

@@ -5,12 +5,13 @@ the clean latent. Follows k-diffusion's CompVis(V)Denoiser wrapping and A1111's 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
 
 from webui.generation.guidance import UncondSkip, rescale_cfg
+from webui.generation.hooks import CfgCallbacks, CfgDenoiserParams
 from webui.generation.samplers.schedules import DiscreteSigmas
 from webui.prompting.encode import Conditioning
 
@@ -83,6 +84,7 @@ class CfgDenoiser:
         uncond_skip: UncondSkip | None = None,
         uncond_time_ids: torch.Tensor | None = None,
         cfg_rescale: float = 0.0,
+        callbacks: CfgCallbacks | None = None,
     ) -> None:
         self.unet = unet
         self.sigmas = sigmas
@@ -96,6 +98,7 @@ class CfgDenoiser:
         self.uncond_skip = uncond_skip if uncond_skip is not None and uncond_skip.active else None
         self.uncond_time_ids = uncond_time_ids  # SDXL refiner: the negative rows' aesthetic score differs
         self.cfg_rescale = cfg_rescale  # option cfg_rescale (phi); 0 = plain CFG
+        self.callbacks = callbacks  # extensions' cfg_denoiser / cfg_denoised / cfg_after_cfg; None: none
 
     def _residuals(self, control: ControlInput) -> dict[str, Any]:
         """Sum the ControlNet residuals of every active unit (multi-ControlNet adds them, as diffusers does), and
@@ -125,7 +128,12 @@ class CfgDenoiser:
         return kwargs
 
     def _model(
-        self, x: torch.Tensor, sigma: torch.Tensor, conds: list[Conditioning], uncond: list[bool] | None = None
+        self,
+        x: torch.Tensor,
+        sigma: torch.Tensor,
+        conds: list[Conditioning],
+        uncond: list[bool] | None = None,
+        image_cond: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """One UNet call for len(conds) copies of x; conds all have the same token length."""
         n = x.shape[0]
@@ -153,15 +161,20 @@ class CfgDenoiser:
                 added = kwargs.get("added_cond_kwargs") or {}
                 kwargs["added_cond_kwargs"] = {**added, "image_embeds": extra.pop("image_embeds")}
             kwargs.update(extra)
-        if self.image_cond is not None:
-            model_in = torch.cat([model_in, self.image_cond.repeat(len(conds), 1, 1, 1).to(x.device)], dim=1)
+        if image_cond is not None:
+            model_in = torch.cat([model_in, image_cond.repeat(len(conds), 1, 1, 1).to(x.device)], dim=1)
         out = self.unet(model_in.to(dtype), t, encoder_hidden_states=context, **kwargs).sample.float()
         if self.prediction == "v_prediction":
             return x_in * (1 / (sig**2 + 1)) + out * (-sig / (sig**2 + 1) ** 0.5)
         return x_in - out * sig
 
     def _evaluate(
-        self, x: torch.Tensor, sigma: torch.Tensor, conds: list[Conditioning], uncond: list[bool] | None = None
+        self,
+        x: torch.Tensor,
+        sigma: torch.Tensor,
+        conds: list[Conditioning],
+        uncond: list[bool] | None = None,
+        image_cond: torch.Tensor | None = None,
     ) -> list[torch.Tensor]:
         """Model outputs for each conditioning, batching those of equal token length into one call."""
         flags = uncond or [False] * len(conds)
@@ -171,7 +184,7 @@ class CfgDenoiser:
             groups.setdefault(cond.context.shape[1], []).append(index)
         outputs: list[torch.Tensor | None] = [None] * len(conds)
         for indexes in groups.values():
-            result = self._model(x, sigma, [conds[i] for i in indexes], [flags[i] for i in indexes])
+            result = self._model(x, sigma, [conds[i] for i in indexes], [flags[i] for i in indexes], image_cond)
             for k, i in enumerate(indexes):
                 outputs[i] = result[k * n : (k + 1) * n]
         return [o for o in outputs if o is not None]
@@ -187,20 +200,59 @@ class CfgDenoiser:
         step = self.step
         step_conds = self.conds_for_step(step)
         self.step += 1
+        if self.callbacks is not None:
+            return self._call_with_callbacks(self.callbacks, x, sigma, step, step_conds)
+        return self._guided(x, sigma, step, step_conds, self.image_cond)
+
+    def _guided(
+        self,
+        x: torch.Tensor,
+        sigma: torch.Tensor,
+        step: int,
+        step_conds: StepConds,
+        image_cond: torch.Tensor | None,
+        on_outputs: Callable[[list[torch.Tensor]], list[torch.Tensor]] | None = None,
+    ) -> torch.Tensor:
+        """One guided estimate; `on_outputs` sees the model outputs before they are combined (cfg_denoised)."""
         positives = step_conds.positives
         if self.cfg_scale == 1.0 and len(positives) == 1 and positives[0][1] == 1.0:
-            return self._evaluate(x, sigma, [positives[0][0]])[0]
+            outs = self._evaluate(x, sigma, [positives[0][0]], image_cond=image_cond)
+            return (on_outputs(outs) if on_outputs else outs)[0]
         if self.uncond_skip is not None and self.uncond_skip.skips(step, sigma):
-            outs = self._evaluate(x, sigma, [c for c, _ in positives])
+            outs = self._evaluate(x, sigma, [c for c, _ in positives], image_cond=image_cond)
+            outs = on_outputs(outs) if on_outputs else outs
             return self._combine(positives, outs, outs[0])  # the first sub-prompt stands in for the negative
-        outs = self._evaluate(
-            x, sigma, [c for c, _ in positives] + [step_conds.negative], [False] * len(positives) + [True]
-        )
+        conds = [c for c, _ in positives] + [step_conds.negative]
+        outs = self._evaluate(x, sigma, conds, [False] * len(positives) + [True], image_cond)
+        outs = on_outputs(outs) if on_outputs else outs
         guided = self._combine(positives, outs[:-1], outs[-1])
         if self.cfg_rescale > 0:  # the positive estimate: the sub-prompts combined at CFG scale 1
             positive = outs[-1] + sum((out - outs[-1]) * w for (_, w), out in zip(positives, outs[:-1], strict=True))
             guided = rescale_cfg(x, sigma, guided, positive, self.cfg_rescale)
         return guided
+
+    def _call_with_callbacks(
+        self, callbacks: CfgCallbacks, x: torch.Tensor, sigma: torch.Tensor, step: int, step_conds: StepConds
+    ) -> torch.Tensor:
+        """A1111's order: cfg_denoiser may change the inputs, cfg_denoised the model outputs (rows of all
+        sub-prompts, then the negative), cfg_after_cfg the combined estimate."""
+        first = step_conds.positives[0][0]
+        params = callbacks.before_model(
+            CfgDenoiserParams(
+                x, self.image_cond, sigma, callbacks.sampling_step, callbacks.total_steps,
+                _text_cond(first), _text_cond(step_conds.negative), self,
+            )
+        )  # fmt: skip
+        positives = [(_with_text(first, params.text_cond), step_conds.positives[0][1]), *step_conds.positives[1:]]
+        step_conds = StepConds(positives, _with_text(step_conds.negative, params.text_uncond))
+        n = params.x.shape[0]
+
+        def on_outputs(outs: list[torch.Tensor]) -> list[torch.Tensor]:
+            changed = callbacks.after_model(torch.cat(outs), self.unet)
+            return list(changed.split(n))
+
+        denoised = self._guided(params.x, params.sigma, step, step_conds, params.image_cond, on_outputs)
+        return callbacks.after_cfg(denoised)
 
     def _combine(
         self, positives: list[tuple[Conditioning, float]], outs: list[torch.Tensor], uncond: torch.Tensor
@@ -209,3 +261,18 @@ class CfgDenoiser:
         for (_, weight), out in zip(positives, outs, strict=True):
             denoised += (out - uncond) * (weight * self.cfg_scale)
         return denoised
+
+
+def _text_cond(cond: Conditioning) -> Any:
+    """A conditioning as A1111 hands it to CFG callbacks: the context tensor, for SDXL a dict with the pooled
+    vector; copies, so that a callback changing them in place cannot reach the conditioning cache."""
+    if cond.pooled is None:
+        return cond.context.clone()
+    return {"crossattn": cond.context.clone(), "vector": cond.pooled.clone()}
+
+
+def _with_text(cond: Conditioning, text: Any) -> Conditioning:
+    """`cond` with the context (and SDXL pooled vector) a CFG callback left in `text`."""
+    if isinstance(text, dict):
+        return replace(cond, context=text["crossattn"], pooled=text.get("vector", cond.pooled))
+    return replace(cond, context=text)

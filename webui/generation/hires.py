@@ -13,6 +13,7 @@ from PIL import Image
 from webui.generation.conditioning import ScheduledConds, build_conds
 from webui.generation.denoiser import ControlHook
 from webui.generation.extra_models import ModelUse, hires_sampler_and_schedule
+from webui.generation.hooks import JobHooks
 from webui.generation.img2img import encode_images, img2img_steps, to_tensor
 from webui.generation.passes import RefinerStage, blank_inpaint_conditioning, make_denoiser
 from webui.generation.plan import GenerationPlan
@@ -98,8 +99,10 @@ class HiresPass:
         decode: Decode,
         on_step: Callable[[StepInfo], None],
         controls: list[ControlHook] | None = None,
+        hooks: JobHooks | None = None,
     ) -> torch.Tensor:
-        """Matches A1111 1.10: fresh noise from the same seeds at the new size, then the img2img schedule tail."""
+        """Matches A1111 1.10: fresh noise from the same seeds at the new size, then the img2img schedule tail.
+        `hooks`' CFG callbacks count this pass's own steps, as A1111's do."""
         upscaled = self.upscale(latents, decode)
         req = self.plan.request
         noise = NoiseSource(
@@ -112,9 +115,12 @@ class HiresPass:
         )
         size = (self.width, self.height)
         n = len(seeds)
+        cfg = hooks.cfg_pass(self.steps) if hooks else None
+        if cfg is not None:
+            on_step = cfg.track(on_step)
         denoiser: Any = make_denoiser(
             self.plan, self.model, self.sampler, self.discrete, self.conds.at, size,
-            blank_inpaint_conditioning(self.model, n, self.width, self.height), self.steps, controls,
+            blank_inpaint_conditioning(self.model, n, self.width, self.height), self.steps, controls, cfg,
         )  # fmt: skip
         if self.refiner is not None:
             prompts = (self.prompt, self.negative, self.hr_steps)

@@ -1,5 +1,7 @@
 """Typed hook points of one job (design §1.7): collected per job and passed in, never read from a global list, so
-two jobs cannot leak into each other. Always-visible scripts (A1111's `process`, `postprocess_image`) use them."""
+two jobs cannot leak into each other. Always-visible scripts (A1111's `process`, `postprocess_image`) and
+extensions' generation callbacks (A1111's `on_cfg_denoiser`, `on_before_image_saved`, `on_image_saved`, ...) use
+them. The CFG parameter objects carry A1111's field names, so the extension shim hands them over unchanged."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from webui.generation.request import Txt2ImgRequest
+    from webui.generation.samplers.steppers import StepCallback, StepInfo
 
 
 @dataclass
@@ -20,6 +23,18 @@ class ImageHookArgs:
     seed: int
     batch_no: int
     index: int  # within the batch
+
+
+@dataclass
+class BeforeSaveArgs:
+    """One image about to be written (A1111's on_before_image_saved): a hook may replace `image` or `infotext`;
+    only the file changes, the job's result keeps its image. `folder` is where the numbered file will go."""
+
+    image: Any
+    folder: Path
+    infotext: str
+    seed: int
+    request: Txt2ImgRequest
 
 
 @dataclass(frozen=True)
@@ -33,23 +48,67 @@ class SavedImageArgs:
     request: Txt2ImgRequest
 
 
+@dataclass
+class CfgDenoiserParams:
+    """A1111's CFGDenoiserParams, before the model call of one step. A hook may change `x`, `image_cond`, `sigma`,
+    `text_cond` and `text_uncond` (tensors, or SDXL's {"crossattn", "vector"} dicts); the model then uses them."""
+
+    x: Any
+    image_cond: Any
+    sigma: Any
+    sampling_step: int
+    total_sampling_steps: int
+    text_cond: Any
+    text_uncond: Any
+    denoiser: Any = None
+
+
+@dataclass
+class CfgDenoisedParams:
+    """A1111's CFGDenoisedParams: `x` holds the model's estimates, the positive sub-prompts' rows first and the
+    negative prompt's last, before they are combined; a changed `x` is what gets combined."""
+
+    x: Any
+    sampling_step: int
+    total_sampling_steps: int
+    inner_model: Any = None
+
+
+@dataclass
+class AfterCfgParams:
+    """A1111's AfterCFGCallbackParams: the combined estimate of one step; a changed `x` is what the sampler gets."""
+
+    x: Any
+    sampling_step: int
+    total_sampling_steps: int
+
+
 RequestHook = Callable[["Txt2ImgRequest"], "Txt2ImgRequest"]
 ImageHook = Callable[[ImageHookArgs], None]
+BeforeSaveHook = Callable[[BeforeSaveArgs], None]
 SavedHook = Callable[[SavedImageArgs], None]
+CfgDenoiserHook = Callable[[CfgDenoiserParams], None]
+CfgDenoisedHook = Callable[[CfgDenoisedParams], None]
+AfterCfgHook = Callable[[AfterCfgParams], None]
 
 
 @dataclass(frozen=True)
 class JobHooks:
     """`before_process`: may return a changed request before it is planned (A1111's before_process/process);
-    `postprocess_image`: each image before it is saved; `image_saved`: each file after it is written (extensions'
-    on_image_saved callbacks)."""
+    `postprocess_image`: each image before it is saved; `before_image_saved` / `image_saved`: each file before and
+    after it is written; `cfg_denoiser` / `cfg_denoised` / `cfg_after_cfg`: every model evaluation of every
+    sampling pass (extensions' callbacks of the same names)."""
 
     before_process: tuple[RequestHook, ...] = ()
     postprocess_image: tuple[ImageHook, ...] = ()
     image_saved: tuple[SavedHook, ...] = ()
+    before_image_saved: tuple[BeforeSaveHook, ...] = ()
+    cfg_denoiser: tuple[CfgDenoiserHook, ...] = ()
+    cfg_denoised: tuple[CfgDenoisedHook, ...] = ()
+    cfg_after_cfg: tuple[AfterCfgHook, ...] = ()
 
     def __bool__(self) -> bool:
-        return bool(self.before_process or self.postprocess_image or self.image_saved)
+        return any(getattr(self, name) for name in self.__dataclass_fields__)
 
     def apply_to_request(self, request: Txt2ImgRequest) -> Txt2ImgRequest:
         for hook in self.before_process:
@@ -62,14 +121,60 @@ class JobHooks:
             hook(args)
         return args.image
 
+    def before_save(self, args: BeforeSaveArgs) -> BeforeSaveArgs:
+        for hook in self.before_image_saved:
+            hook(args)
+        return args
+
     def saved(self, args: SavedImageArgs) -> None:
         for hook in self.image_saved:
             hook(args)
 
+    def cfg_pass(self, total_steps: int) -> CfgCallbacks | None:
+        """The CFG hooks of one sampling pass of `total_steps` steps, or None when there are none (then the
+        denoiser does nothing extra)."""
+        if not (self.cfg_denoiser or self.cfg_denoised or self.cfg_after_cfg):
+            return None
+        return CfgCallbacks(self, total_steps)
+
     @staticmethod
     def merge(parts: list[JobHooks]) -> JobHooks:
         return JobHooks(
-            tuple(h for p in parts for h in p.before_process),
-            tuple(h for p in parts for h in p.postprocess_image),
-            tuple(h for p in parts for h in p.image_saved),
+            **{name: tuple(h for p in parts for h in getattr(p, name)) for name in JobHooks.__dataclass_fields__}
         )
+
+
+class CfgCallbacks:
+    """The CFG hooks of one sampling pass of one batch, and the sampler step they report: `sampling_step` is the
+    0-based step the sampler is on (steps finished so far), `total_sampling_steps` the steps of the pass."""
+
+    def __init__(self, hooks: JobHooks, total_steps: int) -> None:
+        self.hooks = hooks
+        self.total_steps = total_steps
+        self.sampling_step = 0
+
+    def track(self, on_step: StepCallback) -> StepCallback:
+        """`on_step` that first moves the step count on (the sampler calls it after each step)."""
+
+        def counted(info: StepInfo) -> None:
+            self.sampling_step = info.index + 1
+            on_step(info)
+
+        return counted
+
+    def before_model(self, params: CfgDenoiserParams) -> CfgDenoiserParams:
+        for hook in self.hooks.cfg_denoiser:
+            hook(params)
+        return params
+
+    def after_model(self, x: Any, inner_model: Any) -> Any:
+        params = CfgDenoisedParams(x, self.sampling_step, self.total_steps, inner_model)
+        for hook in self.hooks.cfg_denoised:
+            hook(params)
+        return params.x
+
+    def after_cfg(self, x: Any) -> Any:
+        params = AfterCfgParams(x, self.sampling_step, self.total_steps)
+        for hook in self.hooks.cfg_after_cfg:
+            hook(params)
+        return params.x

@@ -19,7 +19,7 @@ from webui.generation.conditioning import build_conds
 from webui.generation.embedding_lookup import ModelEmbeddingLookup
 from webui.generation.extra_models import HIRES, REFINER, ModelUse
 from webui.generation.hires import HiresPass
-from webui.generation.hooks import JobHooks, SavedImageArgs
+from webui.generation.hooks import BeforeSaveArgs, JobHooks, SavedImageArgs
 from webui.generation.passes import RefinerStage, blank_inpaint_conditioning, make_denoiser, uncond_skip
 from webui.generation.plan import GenerationPlan
 from webui.generation.previews import Previewer
@@ -250,8 +250,9 @@ def run_txt2img(
         )
         size = (req.size.width, req.size.height)
         image_cond = task.image_conditioning(model, batch_no, len(seeds))
+        cfg = hooks.cfg_pass(steps) if hooks else None  # extensions' CFG callbacks; None costs nothing per step
         denoiser: Any = make_denoiser(
-            plan, model, plan.sampler, discrete, conds.at, size, image_cond, steps, control_hooks
+            plan, model, plan.sampler, discrete, conds.at, size, image_cond, steps, control_hooks, cfg
         )
         if refiner is not None:
             prompts = (plan.prompt_text, plan.negative_text, None)
@@ -280,7 +281,8 @@ def run_txt2img(
         try:
             control.check()
             if steps:
-                latents = run_sampler(plan.sampler, plan, task.wrap(denoiser, batch_no), x, sigmas, noise, on_step)
+                counted = cfg.track(on_step) if cfg is not None else on_step
+                latents = run_sampler(plan.sampler, plan, task.wrap(denoiser, batch_no), x, sigmas, noise, counted)
             else:
                 latents = x
             if hires is not None:
@@ -291,6 +293,7 @@ def run_txt2img(
                     lambda lat: decode_latents(model, lat, vae, result.warnings),
                     lambda info, on_step=on_step: on_step(info, offset=steps),
                     controls=hires_hooks,
+                    hooks=hooks,
                 )
         except StopSampling as stop:
             stopped = stop
@@ -312,10 +315,13 @@ def run_txt2img(
             result.infotexts.append(infotext)
             result.seeds.append(seed)
             if saver is not None:
-                saved = saver.save(image, infotext, seed, batch_no, index).image
+                file = BeforeSaveArgs(image, saver.base, infotext, seed, plan.request)
+                if hooks:  # extensions' on_before_image_saved: may change what is written, not the result
+                    hooks.before_save(file)
+                saved = saver.save(file.image, file.infotext, seed, batch_no, index).image
                 result.paths.append(saved)
                 if hooks:  # extensions' on_image_saved
-                    hooks.saved(SavedImageArgs(image, saved, infotext, seed, plan.request))
+                    hooks.saved(SavedImageArgs(file.image, saved, file.infotext, seed, plan.request))
         if stopped is not None and stopped.interrupt:
             result.interrupted = True
             break

@@ -115,6 +115,9 @@ class ModelManager:
         self._lora_files: dict[tuple[str, int, int], LoraFile] = {}
         self._recognised: dict[tuple[str, int, int], str | None] = {}
         self.vae_cache = ModelCache(cache.policy, max_on_device=1, max_in_ram=1, lowvram=cache.lowvram)
+        # Called on the worker with each checkpoint that was loaded or switched to (A1111's on_model_loaded).
+        self.loaded_hooks: list[Callable[[LoadedCheckpoint, CheckpointInfo], None]] = []
+        self._last_acquired: str | None = None
         self.refresh()
 
     # VAEs -------------------------------------------------------------------------------------------------
@@ -322,7 +325,8 @@ class ModelManager:
         started = time.perf_counter()
         try:
             with self.cache.acquire(record.record_id, load) as loaded:
-                if loaded.load_seconds and not loaded.extra.get("reported"):
+                fresh = loaded.load_seconds and not loaded.extra.get("reported")
+                if fresh:
                     loaded.extra["reported"] = True
                     log.info(
                         "Model %s ready in %.2f s (load %.2f s)",
@@ -330,6 +334,10 @@ class ModelManager:
                         time.perf_counter() - started,
                         loaded.load_seconds,
                     )
+                if fresh or self._last_acquired != record.record_id:
+                    self._last_acquired = record.record_id
+                    for hook in self.loaded_hooks:
+                        hook(loaded, self.info(record))
                 yield loaded
         except CorruptModel:
             self.cache.drop(record.record_id)

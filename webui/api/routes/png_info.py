@@ -84,9 +84,10 @@ def png_info(body: PNGInfoRequest, app: AppDep) -> PNGInfoResponse:
     image = decode_input_image(body.image, "image")
     infotext, items = read_infotext(image)
     infotext = infotext or ""
-    return PNGInfoResponse(
-        info=infotext, items=dict(items), parameters=a1111_parameters(infotext, load_app_styles(app))
-    )
+    parameters = a1111_parameters(infotext, load_app_styles(app))
+    if app.extensions is not None:  # A1111 runs on_infotext_pasted callbacks on the parsed parameters
+        app.extensions.infotext_pasted(infotext, parameters)
+    return PNGInfoResponse(info=infotext, items=dict(items), parameters=parameters)
 
 
 def build_router() -> APIRouter:

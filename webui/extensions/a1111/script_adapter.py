@@ -70,8 +70,8 @@ def ui_arguments(instance: Any, mode: str) -> list[ScriptArg]:
     return [arg_from_component(c, i) for i, c in enumerate(components)]
 
 
-class A1111Script(GenerationScript):
-    """One selectable A1111 script class, with an instance per tab (as A1111 makes one per tab)."""
+class _A1111Instances:
+    """An A1111 script class with an instance per tab (as A1111 makes one per tab); its controls come from ui()."""
 
     def __init__(self, cls: type, title: str, instances: dict[str, Any]) -> None:
         self.cls = cls
@@ -86,11 +86,15 @@ class A1111Script(GenerationScript):
         return self._arguments[mode]
 
     def custom_ui(self, mode: str) -> list[Any]:
-        """The script's own ui() inside the tab (its components keep their own event wiring)."""
+        """The script's own ui() inside the tab (its components keep their own event wiring); A1111 draws
+        always-visible scripts above the Script dropdown."""
         instance = self.instances[mode]
-        components = list(instance.ui(mode == IMG2IMG) or [])
-        instance.controls = components
-        return components
+        instance.controls = list(instance.ui(mode == IMG2IMG) or [])
+        return instance.controls
+
+
+class A1111Script(_A1111Instances, GenerationScript):
+    """One selectable A1111 script class."""
 
     def run(self, context: ScriptContext, request: Txt2ImgRequest, args: dict[str, Any]) -> GenerationResult:
         _, processing = _shim()
@@ -157,28 +161,10 @@ def _call_hook(title: str, name: str, method: Any, *args: Any) -> None:
         log.exception(HOOK_ERRORS, name, title, exc)
 
 
-class A1111AlwaysOn(AlwaysOnScript):
+class A1111AlwaysOn(_A1111Instances, AlwaysOnScript):
     """One always-visible A1111 script class: setup/before_process/process run on the request before it is
     planned (changes to p's prompt, all_prompts, seed, steps... and extra_generation_params are kept);
     postprocess_image runs on every image before it is saved."""
-
-    def __init__(self, cls: type, title: str, instances: dict[str, Any]) -> None:
-        self.cls = cls
-        self.title = title  # type: ignore[misc]
-        self.modes = tuple(instances)  # type: ignore[misc]
-        self.instances = instances
-        self._arguments: dict[str, list[ScriptArg]] = {}
-
-    def arguments(self, mode: str) -> list[ScriptArg]:
-        if mode not in self._arguments:
-            self._arguments[mode] = ui_arguments(self.instances[mode], mode)
-        return self._arguments[mode]
-
-    def custom_ui(self, mode: str) -> list[Any]:
-        """The script's own ui() in the tab (A1111 draws always-visible scripts above the Script dropdown)."""
-        instance = self.instances[mode]
-        instance.controls = list(instance.ui(mode == IMG2IMG) or [])
-        return instance.controls
 
     def hooks(self, mode: str, args: Any) -> JobHooks:
         scripts, processing = _shim()

@@ -33,7 +33,8 @@ class ScriptRegistry:
 
     scripts: list[GenerationScript] = field(default_factory=list)
     alwayson: list[AlwaysOnScript] = field(default_factory=list)  # always-visible ones (extensions')
-    app_hooks: list[JobHooks] = field(default_factory=list)  # run by every job (extensions' callbacks)
+    # Run by every job (extensions' callbacks); a callable is asked per job, so it can answer what is registered now.
+    app_hooks: list[JobHooks | Callable[[], JobHooks]] = field(default_factory=list)
 
     @staticmethod
     def with_builtins(lists: AxisLists | None = None) -> ScriptRegistry:
@@ -50,7 +51,7 @@ class ScriptRegistry:
             else:
                 self.scripts.append(script)
 
-    def add_app_hooks(self, hooks: JobHooks) -> None:
+    def add_app_hooks(self, hooks: JobHooks | Callable[[], JobHooks]) -> None:
         """Hooks every job of this App runs (extensions' callbacks such as on_image_saved)."""
         self.app_hooks.append(hooks)
 
@@ -76,7 +77,8 @@ class ScriptRegistry:
             if script.shows_in(mode):
                 call = given.get(script.title.lower())
                 parts.append(script.hooks(mode, script.positional(mode, call.args if call else ())))
-        return JobHooks.merge([*self.app_hooks, *parts])
+        app = [hooks if isinstance(hooks, JobHooks) else hooks() for hooks in self.app_hooks]
+        return JobHooks.merge([*app, *parts])
 
     def for_mode(self, mode: str) -> list[GenerationScript]:
         return [s for s in self.scripts if s.shows_in(mode)]

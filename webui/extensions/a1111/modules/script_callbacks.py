@@ -9,6 +9,12 @@ from typing import Any
 
 from modules import script_loading
 from webui.extensions.api import Callback
+from webui.generation.hooks import AfterCfgParams, CfgDenoisedParams, CfgDenoiserParams
+
+# The core's CFG parameter objects carry A1111's fields and constructor order; callbacks get them unchanged.
+CFGDenoiserParams = CfgDenoiserParams
+CFGDenoisedParams = CfgDenoisedParams
+AfterCFGCallbackParams = AfterCfgParams
 
 
 @dataclass
@@ -17,33 +23,6 @@ class ImageSaveParams:
     p: Any
     filename: str
     pnginfo: dict[str, Any]
-
-
-@dataclass
-class CFGDenoiserParams:
-    x: Any
-    image_cond: Any
-    sigma: Any
-    sampling_step: int
-    total_sampling_steps: int
-    text_cond: Any
-    text_uncond: Any
-    denoiser: Any = None
-
-
-@dataclass
-class CFGDenoisedParams:
-    x: Any
-    sampling_step: int
-    total_sampling_steps: int
-    inner_model: Any = None
-
-
-@dataclass
-class AfterCFGCallbackParams:
-    x: Any
-    sampling_step: int
-    total_sampling_steps: int
 
 
 @dataclass

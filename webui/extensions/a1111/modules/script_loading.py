@@ -27,6 +27,7 @@ class Binding:
     settings: Any  # webui.config.settings.Settings
     script_path: Path  # the UI's root folder
     app: Any = None
+    sd_model: Any = None  # the checkpoint loaded last (an sd_model_view.SdModelView), for `shared.sd_model`
 
 
 @dataclass

@@ -221,6 +221,6 @@ def __getattr__(name: str) -> Any:
 
     if name in ("data_path", "models_path", "script_path"):
         return getattr(paths, name)
-    if name == "sd_model":
-        return None
+    if name == "sd_model":  # None until a checkpoint is loaded
+        return script_loading.current().sd_model
     raise AttributeError(f"module 'modules.shared' has no attribute '{name}'")
