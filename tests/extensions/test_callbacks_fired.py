@@ -20,6 +20,7 @@ from tests.extensions.conftest import write_script
 from webui.core.types import Size
 from webui.generation.request import HiresSpec, Txt2ImgRequest
 from webui.server import create_server
+from webui.ui.blocks import build_ui
 
 CALLBACKS = """
 from PIL import Image
@@ -178,6 +179,18 @@ def test_infotext_pasted_sees_and_changes_png_info_parameters(app_factory, tmp_p
     assert seen_text == infotext and seen_params["Steps"] == "20" and seen_params["Size-1"] == "64"
     assert answer["parameters"]["Steps"] == "33" and answer["parameters"]["Callbacks ext"] == "seen"
     assert answer["info"] == infotext
+
+
+def test_infotext_pasted_changes_what_the_paste_button_fills_in(app_factory, tmp_path: Path) -> None:
+    app, ext = callbacks_app(app_factory, tmp_path)
+    demo = build_ui(app)
+    button = next(c for c in demo.blocks.values() if getattr(c, "elem_id", None) == "txt2img_paste")
+    (paste,) = [f for f in demo.fns.values() if (button._id, "click") in f.targets]
+    ext.CHANGE["paste"] = True
+    updates = paste.fn("a lighthouse\nSteps: 20, Sampler: Euler, CFG scale: 7, Seed: 5, Size: 64x64", None)
+    by_id = {getattr(component, "elem_id", None): value for component, value in updates.items()}
+    assert by_id["txt2img_steps"] == 33  # the extension's change, not the 20 of the text
+    assert ext.SEEN["infotext_pasted"][0][1]["Steps"] == "20"
 
 
 def test_optimizers_listed_and_scripts_unloaded_when_the_app_closes(app_factory, tmp_path: Path) -> None:

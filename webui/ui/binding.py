@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -500,13 +500,18 @@ class PastedFields:
     skipped: tuple[str, ...] = ()
 
 
+InfotextHook = Callable[[str, dict[str, Any]], object]  # (infotext, parsed keys): may change the keys in place
+
+
 def pasted_fields(
     infotext: str,
     *,
     choices: Mapping[str, Sequence[str]] | None = None,
     aliases: Mapping[str, str] | None = None,
+    on_parsed: InfotextHook | None = None,
 ) -> PastedFields:
-    """The field values an infotext names, as A1111's ↙️ (and PNG Info's send-to) fill them.
+    """The field values an infotext names, as A1111's ↙️ (and PNG Info's send-to) fill them. `on_parsed` sees
+    the parsed keys first and may change them (extensions' on_infotext_pasted).
 
     `choices` limits a field (by key) to the values its dropdown offers; a value is matched ignoring case, and
     `aliases` maps other names ("k_euler") to a choice. Keys the UI has no field for are ignored. Text without a
@@ -516,6 +521,8 @@ def pasted_fields(
     as A1111 1.10). An old "Sampler: DPM++ 2M Karras" is split into sampler and schedule type."""
     text = infotext.strip()
     params = parse_infotext(text)
+    if on_parsed is not None:
+        on_parsed(text, params)
     has_params = len(parse_infotext(text, normalize=False)) > 2  # more than Prompt and Negative prompt
     values: dict[str, Any] = {"prompt": str(params.get(PROMPT_KEY, ""))}
     if has_params or any(line.strip().startswith(NEGATIVE_PREFIX) for line in text.split("\n")):

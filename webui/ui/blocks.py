@@ -59,7 +59,8 @@ def build_ui(app: App) -> gr.Blocks:
         bind_send_to(txt2img.results, txt2img.prompts, img2img, tabs)
         bind_send_to(img2img.results, img2img.prompts, img2img, tabs)
         bind_extras(extras, app)
-        bind_pnginfo(pnginfo, tabs, quick.checkpoint, txt2img, img2img, extras)
+        pasted = app.extensions.infotext_pasted if app.extensions is not None else None  # on_infotext_pasted
+        bind_pnginfo(pnginfo, tabs, quick.checkpoint, txt2img, img2img, extras, pasted)
         bind_settings(settings, app.options, demo)
         if app.extensions:
             bind_extensions(extensions, app.extensions)

@@ -9,7 +9,7 @@ from typing import Any
 import gradio as gr
 
 from webui.generation.samplers.registry import SAMPLERS
-from webui.ui.binding import PASTE_FIELDS, pasted_fields
+from webui.ui.binding import PASTE_FIELDS, InfotextHook, pasted_fields
 
 PASTE_SYMBOL = "\u2199\ufe0f"  # ↙️
 # A1111's tooltip; gr.Button has no tooltip argument, so it is not shown yet.
@@ -41,18 +41,19 @@ def _choices(component: gr.components.Component) -> Sequence[str] | None:
     return [str(value) for _, value in options]
 
 
-def fill_from_infotext(fields: Fields, infotext: str) -> Updates:
+def fill_from_infotext(fields: Fields, infotext: str, on_parsed: InfotextHook | None = None) -> Updates:
     """Updates that set each field the infotext names (fields by binding.FIELD_LABELS key); values the tab
-    cannot show (a sampler it lacks) are left alone and told in a toast."""
+    cannot show (a sampler it lacks) are left alone and told in a toast. `on_parsed`: extensions'
+    on_infotext_pasted (App.extensions.infotext_pasted)."""
     choices = {key: found for key, component in fields.items() if (found := _choices(component)) is not None}
     aliases = {alias: spec.name for spec in SAMPLERS for alias in spec.aliases}
-    pasted = pasted_fields(infotext, choices=choices, aliases=aliases)
+    pasted = pasted_fields(infotext, choices=choices, aliases=aliases, on_parsed=on_parsed)
     if pasted.skipped:
         gr.Info("Not pasted: " + "; ".join(pasted.skipped))
     return {fields[key]: value for key, value in pasted.values.items() if key in fields}
 
 
-def bind_paste(button: gr.Button, fields: Fields, generation: gr.State) -> None:
+def bind_paste(button: gr.Button, fields: Fields, generation: gr.State, on_parsed: InfotextHook | None = None) -> None:
     """Wire ↙️: the prompt box's text if it has any, else the infotext of the selected result (`generation` is the
     result panel's state: {"infotexts": [...], "selected": int})."""
     fields = paste_fields(fields)
@@ -67,7 +68,7 @@ def bind_paste(button: gr.Button, fields: Fields, generation: gr.State) -> None:
         if not infotext:
             gr.Info("Paste an infotext into the prompt box first, or generate an image.")
             return {prompt: gr.skip()}  # an empty dict would read as one value
-        return fill_from_infotext(fields, infotext)
+        return fill_from_infotext(fields, infotext, on_parsed)
 
     button.click(  # queued: the toasts (nothing to paste, values skipped) need it
         paste,

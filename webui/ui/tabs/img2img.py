@@ -227,7 +227,8 @@ def bind_img2img(w: Img2ImgWidgets, app: App, checkpoint: gr.Dropdown) -> None:
         return batch_submit(values, submit_one)
 
     bind_generation(w.results, w.prompts, w.seed, app, w.request_inputs(checkpoint), build, submit_jobs)
-    bind_paste(w.prompts.paste, w.request_inputs(checkpoint), w.results.generation)
+    pasted = app.extensions.infotext_pasted if app.extensions is not None else None  # on_infotext_pasted
+    bind_paste(w.prompts.paste, w.request_inputs(checkpoint), w.results.generation, pasted)
     if w.refiner is not None:
         bind_refiner(w.refiner, app.model_service.titles)
     for mode, tab in w.mode_tabs.items():

@@ -13,7 +13,7 @@ import gradio as gr
 from PIL import Image, UnidentifiedImageError
 
 from webui.images.saving import read_infotext
-from webui.ui.binding import INPAINT_MODES, size_for_image
+from webui.ui.binding import INPAINT_MODES, InfotextHook, size_for_image
 from webui.ui.components.paste import fill_from_infotext, paste_fields
 from webui.ui.tabs.img2img import MODE_TABS
 
@@ -106,10 +106,11 @@ def bind_pnginfo(
     txt2img: Txt2ImgWidgets,
     img2img: Img2ImgWidgets,
     extras: ExtrasWidgets,
+    on_parsed: InfotextHook | None = None,
 ) -> None:
     """Reading the image, and the four send-to buttons (fill the target's fields, carry the picture, switch).
     The checkpoint is never pasted (A1111's "Disregard checkpoint information from pasted infotext", on by
-    default)."""
+    default). `on_parsed`: extensions' on_infotext_pasted, run on what a send-to parses."""
     w.image.change(
         read_image_info,
         inputs=[w.image],
@@ -129,7 +130,7 @@ def bind_pnginfo(
         if not infotext:
             gr.Info("This image has no generation parameters to send.")
             return {tabs: gr.skip()}  # an empty dict would read as one value
-        return {tabs: gr.Tabs(selected="txt2img"), **fill_from_infotext(txt2img_fields, infotext)}
+        return {tabs: gr.Tabs(selected="txt2img"), **fill_from_infotext(txt2img_fields, infotext, on_parsed)}
 
     button(w.send_to["txt2img"], to_txt2img, [w.infotext], [tabs, *txt2img_fields.values()])
 
@@ -151,7 +152,7 @@ def bind_pnginfo(
         width, height = size_for_image(*image.size)
         updates[img2img.size.width], updates[img2img.size.height] = width, height
         if infotext:
-            updates.update(fill_from_infotext(img2img_fields, infotext))
+            updates.update(fill_from_infotext(img2img_fields, infotext, on_parsed))
         return updates
 
     img2img_outputs = [

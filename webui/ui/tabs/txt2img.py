@@ -98,7 +98,8 @@ def bind_txt2img(w: Txt2ImgWidgets, app: App, checkpoint: gr.Dropdown) -> None:
     """Wire the tab to the generation service. Handlers keep no state outside their session's gr.State."""
     build = with_script(txt2img_request, app.generation.scripts, TAB)
     bind_generation(w.results, w.prompts, w.seed, app, w.request_inputs(checkpoint), build)
-    bind_paste(w.prompts.paste, w.request_inputs(checkpoint), w.results.generation)
+    pasted = app.extensions.infotext_pasted if app.extensions is not None else None  # on_infotext_pasted
+    bind_paste(w.prompts.paste, w.request_inputs(checkpoint), w.results.generation, pasted)
     bind_size_row(w.size)
     bind_seed_row(w.seed, w.results.generation)
     bind_extra_networks(w.networks, app, w.prompts, w.results, checkpoint)
