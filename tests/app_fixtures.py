@@ -18,7 +18,9 @@ def make_app(data_dir: Path, models_src: Path, **flags: object) -> App:
     if not models.exists():
         shutil.copytree(models_src, models, copy_function=_link_or_copy)
     settings = Settings(data_dir=data_dir, **flags)  # type: ignore[arg-type]
-    return build_app(settings)
+    app = build_app(settings)
+    app.options.set("control_net_annotator_download", False)  # tests never fetch annotator weights from the hub
+    return app
 
 
 def _link_or_copy(src: str, dst: str) -> None:

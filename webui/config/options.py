@@ -193,6 +193,12 @@ OPTIONS: list[OptionSpec] = [
         minimum=0,
         maximum=10,
     ),
+    OptionSpec(
+        "control_net_annotator_download",
+        True,
+        "Download a preprocessor's missing annotator weights on first use (from huggingface.co, or HF_ENDPOINT)",
+        "ControlNet",
+    ),
     # Extensions tab (A1111 keys): directory names of disabled extensions, and the "Disable all extensions" radio.
     OptionSpec("disabled_extensions", [], "Disable these extensions", "Extensions"),
     OptionSpec(

@@ -24,6 +24,7 @@ class PreprocessInput:
     threshold_b: float
     weights: dict[str, Path]  # file name → where it was found
     seed: int = 0
+    mask: np.ndarray | None = None  # (h, w) uint8, 255 = masked: the unit's inpaint mask (inpaint_only+lama)
 
 
 # -- image helpers (the extension's annotator/util.py behaviour) -----------------------------------------------

@@ -259,6 +259,8 @@ class PreparedUnit:
         mask = self.mask_at(width, height)
         if not inpaint.is_inpaint(self.preprocessor.name) or mask is None:
             return self.map_at(width, height)
+        if self.preprocessor.name in inpaint.LAMA_MODULES:  # the preview shows LaMa's fill, not a black hole
+            return self.map_at(width, height)
         return inpaint.preview_map(self.map_at(width, height), mask)
 
 
@@ -298,6 +300,8 @@ def prepare_unit(
         mask = cropping.mask(mask, unit.resize_mode if unit.mask is not None else "Just Resize", width, height)
     if mask is not None:
         prepared.mask = inpaint.unit_mask(preprocessor.name, mask, (detected.shape[1], detected.shape[0]))
+    if preprocessor.name in inpaint.LAMA_MODULES and prepared.mask is not None:  # LaMa fills the masked pixels
+        prepared.detected = annotators.run(preprocessor.name, image, run_res, a, b, seed=seed, mask=prepared.mask)
     from webui.generation.ip_adapter import prepare_image_prompt
 
     prepared.image_prompt = prepare_image_prompt(prepared, annotators, image)

@@ -27,8 +27,9 @@ from webui.generation.control_maps import fit_map
 from webui.generation.preprocessors import Preprocessor
 from webui.images.resize import resize_image
 
-INPAINT_MODULES = ("inpaint", "inpaint_only")
-BLEND_BACK_MODULES = ("inpaint_only",)
+INPAINT_MODULES = ("inpaint", "inpaint_only", "inpaint_only+lama")
+BLEND_BACK_MODULES = ("inpaint_only", "inpaint_only+lama")
+LAMA_MODULES = ("inpaint_only+lama",)  # the map is the image pre-filled by LaMa; see lama_start
 # The unit's resize mode → A1111's resize_image mode (the extension's ResizeMode.int_value()).
 A1111_RESIZE_MODES = {
     "Just Resize": "Just resize",
@@ -142,3 +143,23 @@ def blend_back(output: Image.Image, source: np.ndarray, mask: np.ndarray | None)
         return output
     out[~mask] = source[~mask]
     return Image.fromarray(out)
+
+
+def lama_start(units: list[Any], x: torch.Tensor, sigma: float, sigma_max: float, vae: Any) -> torch.Tensor:
+    """inpaint_only+lama's start latent. The unit's map is the input with its masked pixels filled by LaMa (the
+    ControlNet still sees -1 there); as in the extension (its initial-noise hack) and Forge, that image's latent
+    joins the first pass's noise: noise + latent / sigma_max, i.e. the start `x` gains latent · sigma / sigma_max
+    (`sigma`: the pass's first one; txt2img starts near the LaMa image plus full noise, img2img adds it on top of
+    the init latent). The last such unit that takes part (weight > 0) counts, as the extension keeps one. `vae`
+    encodes the image (the job's VAE)."""
+    from webui.generation.img2img import encode_images
+
+    lama = [p for p in units if p.preprocessor.name in LAMA_MODULES and p.unit.weight > 0]
+    if not lama or sigma_max <= 0:
+        return x
+    height, width = x.shape[-2] * 8, x.shape[-1] * 8
+    filled = lama[-1].map_at(width, height).astype(np.float32) / 127.5 - 1.0
+    latent = encode_images(vae, torch.from_numpy(filled).permute(2, 0, 1)[None].to(x.device))
+    if latent.shape[-2:] != x.shape[-2:]:
+        return x
+    return x + latent.to(x) * (sigma / sigma_max)

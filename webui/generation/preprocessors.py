@@ -5,8 +5,9 @@ invert, shuffle, tile_resample, lineart_standard, threshold, blur_gaussian, scri
 t2ia_color_grid). The others run ``controlnet_aux`` detectors whose weight files must be on disk: under
 ``models/ControlNet/annotators`` (flat, or in the extension's ``downloads/<folder>/`` layout) or in the extension's
 own ``annotator/downloads``. The ip-adapter_clip_* ones pass the image on; generation.ip_adapter encodes it with
-their CLIP image encoder. Nothing is downloaded here (see models.weights_manifest); a missing file is reported as
-"needs file X" before a job is queued.
+their CLIP image encoder. A missing file is downloaded on first use (Annotators.ensure, at the start of the job,
+through models.annotator_downloads) when the App allows it; otherwise it is reported as "needs file X" before a
+job is queued.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from webui.generation.annotator_images import (
     threshold_map,
     tile_resample_map,
 )
+from webui.models.annotator_downloads import WeightDownloads
 
 log = logging.getLogger(__name__)
 
@@ -294,10 +296,12 @@ def find_preprocessor(name: str) -> Preprocessor | None:
 
 @dataclass
 class Annotators:
-    """Finds annotator weight files and keeps loaded detectors; one per app (not module state)."""
+    """Finds annotator weight files (downloading missing ones on first use when `downloads` allows it into
+    folders[0]/<folder>/) and keeps loaded detectors; one per app (not module state)."""
 
     folders: list[Path]
     device: Any = "cpu"
+    downloads: WeightDownloads = field(default_factory=WeightDownloads)  # off unless the App turns it on
     _loaded: dict[str, Any] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -310,16 +314,42 @@ class Annotators:
         return None
 
     def missing(self, pre: Preprocessor) -> list[WeightFile]:
+        """The preprocessor's weight files that are not on disk (downloadable or not)."""
         return [f for f in pre.files if self.locate(f) is None]
 
-    def problem(self, pre: Preprocessor) -> str | None:
-        """'needs file X' for a preprocessor whose weights are not all on disk, else None."""
+    def can_download(self) -> bool:
+        return bool(self.folders) and self.downloads.enabled()
+
+    def unavailable(self, pre: Preprocessor) -> list[WeightFile]:
+        """The missing files that will not come by themselves: all of them with downloads off; with downloads on,
+        those whose download failed in this session (offline). The lists mark such preprocessors."""
         missing = self.missing(pre)
-        if not missing:
-            return None
+        return [f for f in missing if self.downloads.failed(f.filename)] if self.can_download() else missing
+
+    def problem(self, pre: Preprocessor) -> str | None:
+        """'needs file X' for a preprocessor whose weights are not all on disk and will not be downloaded on first
+        use (downloads off), else None."""
+        missing = [] if self.can_download() else self.missing(pre)
+        return self._needs(pre, missing) if missing else None
+
+    def ensure(self, pres: list[Preprocessor], on_progress: Callable[[str], None] | None = None) -> None:
+        """Make the preprocessors' weight files present, downloading missing ones (progress texts to
+        `on_progress`); raise MissingAnnotator ('needs file X … download it from URL') for one that cannot be."""
+        for pre in pres:
+            missing = self.missing(pre)
+            if missing and not self.can_download():
+                raise MissingAnnotator(self._needs(pre, missing))
+            for file in missing:
+                dest = self.folders[0] / file.folder / file.filename
+                reason = self.downloads.fetch(file.url, dest, size=file.size, sha256=file.sha256,
+                                              on_progress=on_progress)  # fmt: skip
+                if reason:
+                    raise MissingAnnotator(f"{self._needs(pre, [file])}. Downloading it failed: {reason}")
+
+    def _needs(self, pre: Preprocessor, missing: list[WeightFile]) -> str:
         where = self.folders[0] if self.folders else Path("models/ControlNet/annotators")
         names = ", ".join(f.filename for f in missing)
-        urls = ", ".join(f.url for f in missing)
+        urls = ", ".join(self.downloads.url(f.url) for f in missing)
         return (
             f"Preprocessor '{pre.label}' needs file {names} in {where} (or its {missing[0].folder}/ subfolder); "
             f"download it from {urls}"
@@ -341,13 +371,11 @@ class Annotators:
         threshold_b: float = -1, *, seed: int = 0,
     ) -> np.ndarray:  # fmt: skip
         """The detected map (h, w, 3) uint8 for an RGB image; raises UserError for an unknown module or a
-        missing weight file."""
+        missing weight file that could not be downloaded."""
         pre = find_preprocessor(name)
         if pre is None:
             raise UserError(f"Preprocessor '{name}' not found")
-        problem = self.problem(pre)
-        if problem:
-            raise MissingAnnotator(problem)
+        self.ensure([pre])
         res, a, b = pre.resolve(resolution, threshold_a, threshold_b)
         weights = {f.filename: path for f in pre.files if (path := self.locate(f)) is not None}
         return hwc3(pre.run(PreprocessInput(hwc3(np.asarray(image)), res, a, b, weights, seed), self))

@@ -16,6 +16,7 @@ from PIL import Image
 
 from webui.core.events import Progress
 from webui.generation.conditioning import build_conds
+from webui.generation.controlnet_inpaint import lama_start
 from webui.generation.embedding_lookup import ModelEmbeddingLookup
 from webui.generation.extra_models import HIRES, REFINER, ModelUse
 from webui.generation.hires import HiresPass
@@ -259,6 +260,8 @@ def run_txt2img(
             cond_for = partial(task.image_conditioning, batch_no=batch_no, n=len(seeds))
             denoiser = refiner.wrap(denoiser, plan.sampler, prompts, size, cond_for, steps)
         x = task.start(batch_no, noise, sigmas)
+        if controls:  # inpaint_only+lama: the LaMa-filled image's latent joins the start noise
+            x = lama_start(controls.units, x, float(sigmas[0]), discrete.sigma_max, model.vae if vae is None else vae)
         latest = {"x": x}
 
         def on_step(info: StepInfo, batch_no: int = batch_no, latest: dict = latest, offset: int = 0) -> None:

@@ -2,7 +2,8 @@
 being A1111's old 8-hex model hash), and lent on the device through the app's ModelCache policy.
 
 Folders: models/ControlNet (files and diffusers folders, recursively, except the annotators/ subfolder) and the
-extension's own extensions/sd-webui-controlnet/models.
+extension's own extensions/sd-webui-controlnet/models. Control-LoRA files (a ``lora_controlnet`` key) are listed like
+the others and built on the current checkpoint's UNet when acquired (cached per checkpoint).
 """
 
 from __future__ import annotations
@@ -13,14 +14,18 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from webui.config.paths import Paths
 from webui.core.devices import DevicePolicy
 from webui.core.errors import CorruptModel, ModelNotFound
 from webui.models.cache import ModelCache
 from webui.models.hashing import legacy_model_hash
+from webui.models.loaders.control_lora import BaseUnet, is_control_lora
 from webui.models.loaders.controlnet import LoadedControlNet, load_controlnet
+from webui.models.patches import LoraPatcher
 from webui.models.records import ModelFormat, ModelRecord
+from webui.models.safe_load import tensor_shapes
 from webui.models.scan import scan_controlnets
 
 log = logging.getLogger(__name__)
@@ -65,6 +70,20 @@ def _hash_target(record: ModelRecord) -> Path:
     return next((record.path / n for n in DIFFUSERS_WEIGHTS if (record.path / n).is_file()), record.path)
 
 
+def checkpoint_base(model: Any) -> BaseUnet:
+    """A loaded checkpoint as the base of Control-LoRAs: keyed by file and content, weights without <lora:…>."""
+    record = model.record
+    stat = record.path.stat()
+    version = model.extra.get("sha256") or f"{stat.st_mtime_ns}-{stat.st_size}"
+
+    def original_weights() -> dict[str, Any]:
+        weights = dict(model.unet.state_dict())
+        weights.update(LoraPatcher.for_model(model).originals("unet"))
+        return weights
+
+    return BaseUnet(f"{record.record_id}@{record.root}#{version}", record.name, model.unet.config, original_weights)
+
+
 class ControlNetModels:
     """Lists, finds and lends ControlNet models. Thread-safe; one per app."""
 
@@ -81,6 +100,7 @@ class ControlNetModels:
         self.allow_unsafe_pickle = allow_unsafe_pickle
         self._lock = threading.Lock()
         self._hashes: dict[tuple[str, int, int], str] = {}
+        self._control_loras: dict[tuple[str, int, int], bool] = {}
 
     def _short_hash(self, record: ModelRecord) -> str:
         target = _hash_target(record)
@@ -95,6 +115,28 @@ class ControlNetModels:
             known = legacy_model_hash(target) if target.is_file() else "NOFILE"
             with self._lock:
                 self._hashes[key] = known
+        return known
+
+    def is_control_lora(self, info: ControlNetInfo) -> bool:
+        """A Control-LoRA (a .safetensors file with Stability's ``lora_controlnet`` key; header read once per
+        file version)."""
+        record = info.record
+        if record.format is not ModelFormat.SAFETENSORS:
+            return False
+        try:
+            stat = record.path.stat()
+        except OSError:
+            return False
+        key = (str(record.path), stat.st_mtime_ns, stat.st_size)
+        with self._lock:
+            known = self._control_loras.get(key)
+        if known is None:
+            try:
+                known = is_control_lora(tensor_shapes(record.path))
+            except (OSError, ValueError, CorruptModel):
+                known = False  # the load reports what is wrong with the file
+            with self._lock:
+                self._control_loras[key] = known
         return known
 
     def models(self) -> list[ControlNetInfo]:
@@ -137,16 +179,18 @@ class ControlNetModels:
         raise ModelNotFound(f"ControlNet model '{wanted}' not found. Installed: {installed}")
 
     @contextmanager
-    def acquire(self, info: ControlNetInfo) -> Iterator[LoadedControlNet]:
-        """The model on the device, locked against eviction while the block runs."""
+    def acquire(self, info: ControlNetInfo, base: BaseUnet | None = None) -> Iterator[LoadedControlNet]:
+        """The model on the device, locked against eviction while the block runs. A Control-LoRA is built on
+        ``base`` (the current checkpoint; see ``checkpoint_base``) and cached per base."""
         record = info.record
         if not record.path.exists():
             raise ModelNotFound(f"ControlNet model file is gone: {record.relative}")
+        base = base if self.is_control_lora(info) else None
 
         def load() -> LoadedControlNet:
-            return load_controlnet(record, allow_unsafe_pickle=self.allow_unsafe_pickle)
+            return load_controlnet(record, allow_unsafe_pickle=self.allow_unsafe_pickle, base=base)
 
-        key = f"{record.record_id}@{record.root}"
+        key = f"{record.record_id}@{record.root}" + (f"+{base.key}" if base is not None else "")
         try:
             with self.cache.acquire(key, load) as loaded:
                 yield loaded

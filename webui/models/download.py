@@ -70,11 +70,18 @@ def _format_duration(seconds: float) -> str:
     return f"{seconds}s"
 
 
-class _ProgressBar:
-    """One self-overwriting line: percent, MB done/total, MB/s, ETA; at most ~5 updates a second."""
+ByteProgress = Callable[[int, int | None], None]  # (bytes done, total bytes or None when unknown)
 
-    def __init__(self, stream: TextIO | None, name: str, total: int | None, start_bytes: int) -> None:
+
+class _ProgressBar:
+    """One self-overwriting line: percent, MB done/total, MB/s, ETA; at most ~5 updates a second. `on_bytes`
+    (optional) gets the same updates as numbers, e.g. for a job's progress text."""
+
+    def __init__(
+        self, stream: TextIO | None, name: str, total: int | None, start_bytes: int, on_bytes: ByteProgress | None
+    ) -> None:
         self.stream = stream
+        self.on_bytes = on_bytes
         self.name = name
         self.total = total
         self.start_bytes = start_bytes
@@ -83,12 +90,16 @@ class _ProgressBar:
         self.shown_any = False
 
     def update(self, done: int, *, final: bool = False) -> None:
-        if self.stream is None:
+        if self.stream is None and self.on_bytes is None:
             return
         now = time.monotonic()
         if not final and now - self.last_shown < _PROGRESS_INTERVAL:
             return
         self.last_shown = now
+        if self.on_bytes is not None:
+            self.on_bytes(done, self.total)
+        if self.stream is None:
+            return
         elapsed = max(now - self.started, 1e-6)
         rate = (done - self.start_bytes) / elapsed
         if self.total:
@@ -170,8 +181,11 @@ def download_file(
     chunk: int = 1 << 20,
     timeout: float = 30,
     opener: Opener | None = None,
+    on_bytes: ByteProgress | None = None,
 ) -> Path:
     """Download url to dest through dest + ".part", resuming a previous .part, and verify sha256 before renaming.
+    `sha256` may be a prefix of the hash (torch.hub file names carry the first 8 hex digits); `on_bytes` gets
+    (done, total) at the progress bar's pace.
 
     Network failures raise UserError and keep the .part, so that the next call resumes. A checksum (or size)
     mismatch deletes the .part and raises UserError. dest appears only once the file is complete and verified.
@@ -217,7 +231,7 @@ def download_file(
             offset = 0
         hasher = _hash_prefix(part, offset, chunk) if offset else hashlib.sha256()
         total = _total_from_headers(response, offset) or expected_size
-        bar = _ProgressBar(progress, dest.name, total, offset)
+        bar = _ProgressBar(progress, dest.name, total, offset, on_bytes)
         done = offset
         try:
             with part.open("ab" if offset else "wb") as f:
@@ -259,7 +273,7 @@ def _finish(
         )
     if expected_hash is not None:
         got = hasher.hexdigest()
-        if got != expected_hash:
+        if not got.startswith(expected_hash):
             part.unlink(missing_ok=True)
             raise UserError(
                 f"Download of {dest.name} failed: checksum mismatch, expected sha256 {expected_hash}, got {got}. "

@@ -102,6 +102,13 @@ class LoraPatcher:
         """How many tensors currently differ from the original."""
         return len(self._applied)
 
+    def originals(self, component: str) -> dict[str, Tensor]:
+        """The original values of ``component``'s currently patched tensors ("unet", "te", "te2"), by parameter
+        name inside it; with the live tensors they give the unpatched weights (a Control-LoRA is built on them)."""
+        with self._lock:
+            prefix = f"{component}:"
+            return {k[len(prefix) :]: s.backup for k, s in self._slots.items() if k.startswith(prefix)}
+
     def resolve(self, lora: LoraFile) -> LoraResolution:
         """Where ``lora``'s modules land in this model (cached per file identity). Raises LoraDoesNotFit."""
         with self._lock:

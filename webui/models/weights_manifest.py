@@ -5,6 +5,9 @@ preprocessor or feature needs, where it is found, and whether it is whole.
 manifest knows it; torch-hub style names such as ``dpt_hybrid-midas-501f0c75.pt`` carry the first 8 hex digits of
 their sha256, which is checked too). ``download_missing`` fetches missing files with models.download's resumable,
 verified download into ``models/ControlNet/annotators/<folder>/``; offline it says so, file by file.
+``fetch_weight`` is the same download for one file on first use (generation.preprocessors.Annotators), reporting
+"Downloading annotator X: a/b MB" texts. Hugging Face URLs go to ``HF_ENDPOINT`` when it is set (a mirror), as
+huggingface_hub does.
 
 Command line: ``python launch.py --verify-weights`` / ``--download-weights`` (or ``python -m
 webui.models.weights_manifest [--download] [--data-dir DIR]``).
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import sys
 from collections.abc import Callable, Sequence
@@ -23,12 +27,14 @@ from pathlib import Path
 from typing import TextIO
 
 from webui.core.errors import UserError
-from webui.models.download import download_file
+from webui.models.download import Opener, download_file
 
 MANIFEST_FILE = Path(__file__).with_name("weights_manifest.json")
 PRESENT, MISSING, WRONG_SIZE, WRONG_HASH = "present", "missing", "wrong size", "wrong hash"
 _HUB_HASH = re.compile(r"-([0-9a-f]{8,})\.[A-Za-z0-9]+$")  # torch.hub: <name>-<sha256 prefix>.<ext>
 TABLE_HEADERS = ["File", "Status", "Used by", "Where", "Detail"]
+HUGGING_FACE = "https://huggingface.co"
+_MB = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -120,10 +126,60 @@ def download_missing(
         file = status.file
         dest = folders[0] / file.folder / file.file
         try:
-            fetch(file.url, dest, sha256=file.sha256, expected_size=file.size)
+            fetch(mirrored(file.url), dest, sha256=file.sha256 or file.sha256_prefix, expected_size=file.size)
         except UserError as exc:
-            problems.append(f"{file.file}: {exc.message.split(' Check ')[0]} Offline? Copy it into {dest.parent}.")
+            problems.append(f"{file.file}: {download_reason(exc)} Offline? Copy it into {dest.parent}.")
     return verify_weights(folders, files), problems
+
+
+def hub_endpoint(explicit: str | None = None) -> str:
+    """Where Hugging Face files are fetched from: `explicit`, else HF_ENDPOINT (a mirror), else huggingface.co."""
+    return (explicit or os.environ.get("HF_ENDPOINT") or HUGGING_FACE).rstrip("/")
+
+
+def mirrored(url: str, endpoint: str | None = None) -> str:
+    """A huggingface.co URL at hub_endpoint(endpoint); other URLs unchanged."""
+    if url.startswith(HUGGING_FACE + "/"):
+        return hub_endpoint(endpoint) + url[len(HUGGING_FACE) :]
+    return url
+
+
+def download_reason(exc: UserError) -> str:
+    """models.download's message without its advice about checkpoints (it is written for the default model)."""
+    return exc.message.split(" Check ")[0]
+
+
+def progress_text(name: str, done: int, total: int | None) -> str:
+    """'Downloading annotator body_pose_model.pth: 12.3/199.6 MB' (or '12.3 MB' when the size is unknown)."""
+    amount = f"{done / _MB:,.1f}/{total / _MB:,.1f} MB" if total else f"{done / _MB:,.1f} MB"
+    return f"Downloading annotator {name}: {amount}"
+
+
+def fetch_weight(
+    url: str,
+    dest: Path,
+    *,
+    size: int | None = None,
+    sha256: str | None = None,
+    endpoint: str | None = None,
+    on_progress: Callable[[str], None] | None = None,
+    opener: Opener | None = None,
+) -> Path:
+    """Download one weight file to dest (resumable .part, atomic rename), checking the size and sha256 given or,
+    where missing, those of the manifest's entry for the same file name (a torch.hub name's hash prefix too).
+    Raises UserError when it cannot be fetched or is not whole."""
+    entry = next((f for f in load_manifest() if f.file == dest.name), None)
+    if entry is not None:
+        size = size or entry.size
+        sha256 = sha256 or entry.sha256 or entry.sha256_prefix
+
+    def report(done: int, total: int | None) -> None:
+        if on_progress is not None:
+            on_progress(progress_text(dest.name, done, total))
+
+    return download_file(
+        mirrored(url, endpoint), dest, sha256=sha256, expected_size=size, opener=opener, on_bytes=report
+    )
 
 
 def format_report(statuses: list[WeightStatus]) -> str:

@@ -35,6 +35,7 @@ from webui.generation.seeds import batch_seeds, resolve_seed
 from webui.images.saving import SaveSettings
 from webui.jobs.job import JobHandle
 from webui.jobs.worker import JobRunner
+from webui.models.annotator_downloads import WeightDownloads
 from webui.models.controlnets import ControlNetModels, annotator_folders, controlnet_folders
 from webui.models.loaders.hypernetwork import HypernetworkCache
 from webui.models.manager import ModelManager
@@ -104,7 +105,8 @@ class GenerationService:
         self.controlnets = ControlNetModels(
             controlnet_folders(models.paths), policy, allow_unsafe_pickle=models.allow_unsafe_pickle
         )
-        self.annotators = Annotators(annotator_folders(models.paths), device=policy.device)
+        downloads = WeightDownloads(lambda: bool(options.get("control_net_annotator_download")))
+        self.annotators = Annotators(annotator_folders(models.paths), device=policy.device, downloads=downloads)
         self.hypernetworks = HypernetworkCache(allow_unsafe=models.allow_unsafe_pickle)
         self.scripts = ScriptRegistry.with_builtins(
             AxisLists(
@@ -308,6 +310,8 @@ class GenerationService:
         """On the worker: load the checkpoint, patch LoRAs, build the prompt encoder, run the job."""
         with ExitStack() as stack:
             loading = loading_progress(job.emit, len(plan.seeds), plan.request.steps)
+            units = [find_preprocessor(use.unit.module) for use in plan.controls]
+            self.annotators.ensure([p for p in units if p is not None], loading)  # first use: download weights
             model = stack.enter_context(self._models.acquire_checkpoint(plan.checkpoint, loading))
             vae = (
                 stack.enter_context(self._models.acquire_vae(plan.vae, model.identity.config_dir))
@@ -364,7 +368,8 @@ class GenerationService:
         if problem:
             raise MissingAnnotator(problem)
 
-        def work(_job: JobHandle) -> list[Any]:
+        def work(job: JobHandle) -> list[Any]:
+            self.annotators.ensure([pre], loading_progress(job.emit))  # first use: download its weights
             return [
                 Image.fromarray(self.annotators.run(pre.name, np.asarray(i.convert("RGB")), resolution,
                                                     threshold_a, threshold_b))

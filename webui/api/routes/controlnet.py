@@ -32,14 +32,15 @@ def model_list(app: AppDep, update: bool = True) -> dict[str, list[str]]:
 
 def module_list(app: AppDep, alias_names: bool = False) -> dict[str, Any]:
     """Preprocessor names (or UI labels with alias_names=true) and their sliders; `available` and `needs` are
-    ours: whether the weight files are on disk, and which are missing."""
+    ours: whether it can run (its weight files are on disk or will be downloaded on first use), and which files
+    are not on disk."""
     annotators = app.generation.annotators
     names = [p.label if alias_names else p.name for p in PREPROCESSORS]
     detail = {
         (p.label if alias_names else p.name): {
             "model_free": False,
             "sliders": [s.api_json() for s in p.sliders()],
-            "available": not annotators.missing(p),
+            "available": not annotators.unavailable(p),
             "needs": [f.filename for f in annotators.missing(p)],
         }
         for p in PREPROCESSORS

@@ -17,6 +17,7 @@ import torch
 from webui.core.errors import CorruptModel
 from webui.models.identify import CONFIGS_DIR
 from webui.models.ldm_format import unet_key_to_ldm, unet_prefix_map
+from webui.models.loaders.control_lora import BaseUnet, is_control_lora, load_control_lora
 from webui.models.loaders.ip_adapter import is_ip_adapter, load_ip_adapter
 from webui.models.loaders.t2i_adapter import is_t2i_adapter, t2i_adapter_from_state
 from webui.models.records import ModelFormat, ModelRecord
@@ -29,7 +30,6 @@ LDM_PREFIX = "control_model."
 CONTROLNET_CONFIGS = ("controlnet-sd15", "controlnet-sdxl", "controlnet-tiny-sd15")
 # Key fragments of control models that are not ControlNets, for a clear "not supported" message.
 OTHER_CONTROL_MODELS = {
-    "lora_controlnet": "Control-LoRA",
     "lllite_": "ControlLLLite",
 }
 
@@ -133,9 +133,23 @@ def _load_t2i_adapter(record: ModelRecord, allow_unsafe_pickle: bool) -> LoadedC
     return loaded
 
 
-def load_controlnet(record: ModelRecord, *, allow_unsafe_pickle: bool = False) -> LoadedControlNet:
-    """Load on the CPU in fp32 (a ControlNet or a T2I-Adapter, told apart by config class or key names).
-    Raises CorruptModel with the reason when the file cannot be used."""
+def _load_control_lora(record: ModelRecord, base: BaseUnet | None, allow_unsafe_pickle: bool) -> LoadedControlNet:
+    if base is None or record.format is not ModelFormat.SAFETENSORS:
+        raise CorruptModel(f"{record.relative}: a Control-LoRA is built on the checkpoint's UNet and is read from "
+                           ".safetensors files only")  # fmt: skip
+    start = time.perf_counter()
+    title = record.path.stem
+    model = load_control_lora(record.path, record.relative, base, title, allow_unsafe_pickle=allow_unsafe_pickle)
+    family = "sdxl" if model.config.addition_embed_type == "text_time" else "sd1"
+    extra = {"control_lora": True, "base": base.key}
+    return LoadedControlNet(record, model, family, time.perf_counter() - start, extra=extra)
+
+
+def load_controlnet(
+    record: ModelRecord, *, allow_unsafe_pickle: bool = False, base: BaseUnet | None = None
+) -> LoadedControlNet:
+    """Load on the CPU in fp32 (a ControlNet, Control-LoRA — built on ``base`` —, T2I-Adapter or IP-Adapter, told
+    apart by config class or key names). Raises CorruptModel with the reason when the file cannot be used."""
     from diffusers import ControlNetModel
 
     if record.format is ModelFormat.DIFFUSERS:
@@ -143,6 +157,8 @@ def load_controlnet(record: ModelRecord, *, allow_unsafe_pickle: bool = False) -
             return _load_t2i_adapter(record, allow_unsafe_pickle)
     else:
         keys = _top_keys(record, allow_unsafe_pickle)
+        if is_control_lora(keys):
+            return _load_control_lora(record, base, allow_unsafe_pickle)
         if is_ip_adapter(keys):
             start = time.perf_counter()
             weights = load_ip_adapter(record.path, allow_unsafe_pickle=allow_unsafe_pickle, name=record.relative)
@@ -174,6 +190,12 @@ def controlnet_to_ldm(model: Any, prefix: str = LDM_PREFIX) -> dict[str, torch.T
     """A diffusers ControlNetModel as A1111/LDM keys (the inverse of diffusers' convert_controlnet_checkpoint):
     UNet-like blocks as ``input_blocks``/``middle_block``, ``input_hint_block.{0,2,…}``, ``zero_convs.i.0`` and
     ``middle_block_out.0``. Used to write A1111-layout test files."""
+    names = controlnet_ldm_names(model)
+    return {prefix + names[key]: value for key, value in model.state_dict().items()}
+
+
+def controlnet_ldm_names(model: Any) -> dict[str, str]:
+    """Each diffusers state-dict key of a ControlNetModel (meta tensors will do) → its LDM name, unprefixed."""
     config = model.config
     levels = len(config.block_out_channels)
     prefix_map = unet_prefix_map(
@@ -188,8 +210,8 @@ def controlnet_to_ldm(model: Any, prefix: str = LDM_PREFIX) -> dict[str, torch.T
         **{f"controlnet_cond_embedding.blocks.{j}.": f"input_hint_block.{2 * (j + 1)}." for j in range(blocks)},
         **{f"controlnet_down_blocks.{i}.": f"zero_convs.{i}.0." for i in range(len(model.controlnet_down_blocks))},
     }
-    state: dict[str, torch.Tensor] = {}
-    for key, value in model.state_dict().items():
+    names: dict[str, str] = {}
+    for key in model.state_dict():
         target = next((new + key[len(old) :] for old, new in special.items() if key.startswith(old)), None)
-        state[prefix + (target or unet_key_to_ldm(key, prefix_map))] = value
-    return state
+        names[key] = target or unet_key_to_ldm(key, prefix_map)
+    return names

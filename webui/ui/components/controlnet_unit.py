@@ -97,10 +97,11 @@ class ControlNetWidgets:
 
 
 def preprocessor_choices(annotators: Annotators | None = None) -> list[tuple[str, str]]:
-    """(label, name) for the dropdown; a preprocessor whose weights are not on disk says "(needs file)"."""
+    """(label, name) for the dropdown; a preprocessor whose weights are not on disk and will not be downloaded on
+    first use (downloads off, or its download failed) says "(needs file)"."""
     choices = []
     for pre in PREPROCESSORS:
-        missing = annotators.missing(pre) if annotators is not None else []
+        missing = annotators.unavailable(pre) if annotators is not None else []
         label = pre.label + (f" (needs {', '.join(f.filename for f in missing)})" if missing else "")
         choices.append((label, pre.name))
     return choices
@@ -237,9 +238,15 @@ def _render_unit(tab: str, index: int, img2img: bool) -> UnitWidgets:
 
 
 def module_warning(annotators: Annotators, module: str | None) -> Any:
-    """The line under the preprocessor: what file a chosen preprocessor still needs (hidden when none)."""
+    """The line under the preprocessor: what file a chosen preprocessor still needs, or which files it downloads on
+    first use (hidden when none)."""
     pre = find_preprocessor(module or "none")
     problem = annotators.problem(pre) if pre is not None else None
+    fetched = annotators.missing(pre) if pre is not None and not problem else []
+    if fetched:
+        names = ", ".join(f.filename for f in fetched)
+        note = f"Downloads {names} into {annotators.folders[0]} when first used."
+        return gr.HTML(f'<p class="controlnet-warning">{html.escape(note)}</p>', visible=True)
     if not problem:
         return gr.HTML("", visible=False)
     return gr.HTML(f'<p class="controlnet-warning">{WARNING} {html.escape(problem)}</p>', visible=True)
