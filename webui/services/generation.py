@@ -36,7 +36,8 @@ from webui.images.saving import SaveSettings
 from webui.jobs.job import JobHandle
 from webui.jobs.worker import JobRunner
 from webui.models.annotator_downloads import WeightDownloads
-from webui.models.controlnets import ControlNetModels, annotator_folders, controlnet_folders
+from webui.models.controlnets import ControlNetModels, annotator_folders, checkpoint_base, controlnet_folders
+from webui.models.loaders.control_lora import BaseUnet
 from webui.models.loaders.hypernetwork import HypernetworkCache
 from webui.models.manager import ModelManager
 from webui.models.patches import LoraPatcher
@@ -222,7 +223,8 @@ class GenerationService:
         for use in plan.controls:
             key = use.model.record.record_id
             if key not in loaded:
-                loaded[key] = stack.enter_context(self.controlnets.acquire(use.model))
+                base = self._control_lora_base(plan, stack, use.model)
+                loaded[key] = stack.enter_context(self.controlnets.acquire(use.model, base))
                 check_compatible(use.model.title, loaded[key].model.config, unet.config, plan.checkpoint.name)
             units.append(
                 prepare_unit(
@@ -235,6 +237,12 @@ class GenerationService:
         control_set = ControlSet(units, policy.device, policy.dtype)
         stack.enter_context(control_set.image_prompts_on(unet))  # IP-Adapters on the UNet for this job only
         return control_set
+
+    def _control_lora_base(self, plan: GenerationPlan, stack: ExitStack, info: Any) -> BaseUnet | None:
+        """A Control-LoRA is built on the job's checkpoint (already loaded by _run: this only locks it once more)."""
+        if not self.controlnets.is_control_lora(info):
+            return None
+        return checkpoint_base(stack.enter_context(self._models.acquire_checkpoint(plan.checkpoint)))
 
     def _styled(self, request: Txt2ImgRequest) -> tuple[str, str, list[str]]:
         """The prompt and negative prompt with the request's styles applied (A1111's styles.csv)."""
