@@ -51,7 +51,8 @@ def after_cfg(params):
 
 
 def before_saved(params):
-    SEEN["before_image_saved"].append((params.filename, params.p.prompt, params.pnginfo["parameters"]))
+    prompt = getattr(params.p, "prompt", None)
+    SEEN["before_image_saved"].append((params.filename, prompt, params.pnginfo["parameters"]))
     if CHANGE["red_file"]:
         params.image = Image.new("RGB", params.image.size, (255, 0, 0))
         params.pnginfo["parameters"] += ", Painted: red"
@@ -140,6 +141,13 @@ def test_before_image_saved_changes_the_written_file_only(app_factory, tmp_path:
         assert saved.convert("RGB").getpixel((10, 10)) == (255, 0, 0)
         assert saved.info["parameters"].endswith(", Painted: red")
     assert result.images[0].convert("RGB").getpixel((10, 10)) != (255, 0, 0)  # the gallery keeps the picture
+    # an extension's own modules.images.save_image goes through the same callbacks, as in A1111
+    from modules import images
+
+    path, _ = images.save_image(Image.new("RGB", (8, 8), "blue"), str(tmp_path / "own"), "", 7, "x", info="own")
+    assert ext.SEEN["before_image_saved"][-1] == (str(tmp_path / "own"), None, "own")
+    with Image.open(path) as saved:
+        assert saved.convert("RGB").getpixel((2, 2)) == (255, 0, 0) and saved.info["parameters"] == "own, Painted: red"
 
 
 def test_model_loaded_fires_on_load_and_on_switch(app_factory, tmp_path: Path) -> None:

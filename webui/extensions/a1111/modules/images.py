@@ -169,6 +169,11 @@ def save_image(
     settings = dataclasses.replace(SaveSettings.from_options(_option), fmt=extension.lstrip("."))
     if save_to_dirs is None:
         save_to_dirs = _option("grid_save_to_dirs") is not False if grid else settings.save_to_dirs and not no_prompt
+    pnginfo = {**(existing_info or {}), pnginfo_section_name: info}
+    params = _fire_save("before_image_saved", image, p, str(path), pnginfo)  # may change image and pnginfo
+    if params is not None:
+        image, info = params.image, params.pnginfo.get(pnginfo_section_name, info)
+        existing_info = {k: v for k, v in params.pnginfo.items() if k != pnginfo_section_name} or existing_info
     saved = save_sample(
         image,
         Path(path),
@@ -185,4 +190,21 @@ def save_image(
         to_dirs=save_to_dirs,
     )
     setattr(image, "already_saved_as", str(saved.image))  # noqa: B010 - A1111 sets this attribute on the image
+    _fire_save("image_saved", image, p, str(saved.image), {**pnginfo, pnginfo_section_name: info})
     return str(saved.image), str(saved.text) if saved.text is not None else None
+
+
+def _fire_save(category: str, image: Image.Image, p: Any, filename: str, pnginfo: dict[str, Any]) -> Any:
+    """A1111's save_image fires on_before_image_saved / on_image_saved with ImageSaveParams; returns the params
+    (None when no App is bound or nothing is registered)."""
+    try:
+        registry = script_loading.current().registry
+    except RuntimeError:
+        return None
+    if not registry.callbacks.get(category):
+        return None
+    from modules.script_callbacks import ImageSaveParams
+
+    params = ImageSaveParams(image, p, filename, pnginfo)
+    registry.fire(category, params)
+    return params
