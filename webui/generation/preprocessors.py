@@ -171,6 +171,7 @@ OPENPOSE = (
 # The extension's clip_vision downloads: ViT-H/14 (h94's IP-Adapter image encoder) and ViT-bigG/14.
 CLIP_H = WeightFile("clip_h.pth", "clip_vision", "h94/IP-Adapter", source="models/image_encoder/pytorch_model.bin")
 CLIP_G = WeightFile("clip_g.pth", "clip_vision")
+LAMA = WeightFile("ControlNetLama.pth", "lama")  # big-lama, run by our generation.lama
 _OPENPOSE_LOAD = {"filename": "body_pose_model.pth", "hand_filename": "hand_pose_model.pth",
                   "face_filename": "facenet.pth"}  # fmt: skip
 _LERES_LOAD = {"filename": "res101.pth", "pix2pix_filename": "latest_net_G.pth"}
@@ -198,6 +199,16 @@ def _leres(boost: bool) -> Runner:
 
 def _lineart(coarse: bool) -> Runner:
     return _detector("lineart", "lineart", "LineartDetector", _LINEART_LOAD, lambda _: {"coarse": coarse})
+
+
+def _lama_fill(inp: PreprocessInput, annotators: Annotators) -> np.ndarray:
+    """inpaint_only+lama: the image with its masked pixels filled by LaMa (without a mask, the image itself)."""
+    if inp.mask is None or not inp.mask.any():
+        return inp.image
+    from webui.generation.lama import fill_with_lama, load_lama
+
+    model = annotators.detector("lama", lambda: load_lama(inp.weights[LAMA.filename], annotators.device))
+    return fill_with_lama(model, inp.image, inp.mask)
 
 
 PREPROCESSORS: tuple[Preprocessor, ...] = (
@@ -268,6 +279,8 @@ PREPROCESSORS: tuple[Preprocessor, ...] = (
     # ControlNet inpaint: the map is the image; generation.controlnet_inpaint sets the masked pixels to -1.
     Preprocessor("inpaint", "inpaint_global_harmonious", none_map, resolution=NO_RESOLUTION),
     Preprocessor("inpaint_only", "inpaint_only", none_map, resolution=NO_RESOLUTION),
+    # inpaint_only+lama: the masked pixels pre-filled by LaMa (the unit's mask reaches it as PreprocessInput.mask).
+    Preprocessor("inpaint_only+lama", "inpaint_only+lama", _lama_fill, resolution=NO_RESOLUTION, files=(LAMA,)),
     # IP-Adapter: the map is the image itself; generation.ip_adapter encodes it with the CLIP image encoder.
     Preprocessor("ip-adapter_clip_sd15", "ip-adapter_clip_sd15", none_map, resolution=NO_RESOLUTION, files=(CLIP_H,)),
     Preprocessor("ip-adapter_clip_sdxl", "ip-adapter_clip_sdxl", none_map, resolution=NO_RESOLUTION, files=(CLIP_G,)),
@@ -368,14 +381,15 @@ class Annotators:
 
     def run(
         self, name: str, image: np.ndarray, resolution: float = -1, threshold_a: float = -1,
-        threshold_b: float = -1, *, seed: int = 0,
+        threshold_b: float = -1, *, seed: int = 0, mask: np.ndarray | None = None,
     ) -> np.ndarray:  # fmt: skip
         """The detected map (h, w, 3) uint8 for an RGB image; raises UserError for an unknown module or a
-        missing weight file that could not be downloaded."""
+        missing weight file that could not be downloaded. `mask` ((h, w) uint8, 255 = masked) is for the
+        mask-aware ones (inpaint_only+lama)."""
         pre = find_preprocessor(name)
         if pre is None:
             raise UserError(f"Preprocessor '{name}' not found")
         self.ensure([pre])
         res, a, b = pre.resolve(resolution, threshold_a, threshold_b)
         weights = {f.filename: path for f in pre.files if (path := self.locate(f)) is not None}
-        return hwc3(pre.run(PreprocessInput(hwc3(np.asarray(image)), res, a, b, weights, seed), self))
+        return hwc3(pre.run(PreprocessInput(hwc3(np.asarray(image)), res, a, b, weights, seed, mask), self))
