@@ -5,7 +5,9 @@ and removed afterwards, and each UNet call gets every adapter's image embedding,
 the negative-prompt rows the empty image's (zeros for base adapters, the encoded black image for plus ones, as
 diffusers does). The unit's weight is the adapter's attention scale inside [guidance start, guidance end] and 0
 outside it; a unit of weight 0 (or an empty window) is not installed at all, so the image is the one without it.
-The control mode does not change IP-Adapter units.
+The control mode does not change IP-Adapter units. FaceID adapters (ip_adapter_faceid.py) take the face
+embedding of generation.face_embed's embedder instead of the CLIP image embedding (the plus kinds: also the CLIP-H
+hidden states of the aligned face) through the same installation and hook.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ import torch
 from webui.core.errors import UserError
 from webui.generation.controlnet import step_index
 from webui.generation.denoiser import ControlInput, ImageEmbeds
+from webui.generation.face_embed import face_embedder
+from webui.generation.ip_adapter_faceid import FacePrompt, face_module_for, is_face_module, wrap_faceid_plus
 from webui.generation.preprocessors import Annotators, Preprocessor
 from webui.models.loaders.ip_adapter import IpAdapterWeights, load_clip_vision
 
@@ -85,16 +89,38 @@ def encode_image_prompt(annotators: Annotators, pre: Preprocessor, image: np.nda
     return ImagePrompt(out.image_embeds[:1].float().cpu(), hidden[:1], hidden[1:])
 
 
-def prepare_image_prompt(prepared: Any, annotators: Annotators, image: np.ndarray) -> ImagePrompt | None:
+def prepare_image_prompt(prepared: Any, annotators: Annotators, image: np.ndarray) -> ImagePrompt | FacePrompt | None:
     """The unit's image prompt when it pairs an ip-adapter preprocessor with an IP-Adapter model; None for other
     units; a UserError for a pairing that cannot work."""
     image_module, image_model = is_image_prompt_module(prepared.preprocessor), is_ip_adapter_model(prepared.model)
     name = f"ControlNet unit {prepared.index}"
     if image_model and not image_module:
-        raise UserError(f"{name}: IP-Adapter model '{prepared.title}' needs an ip-adapter_clip_* preprocessor")
+        wanted = face_module_for(prepared.model)
+        wanted = f"the {wanted}" if wanted else "an ip-adapter_clip_*"
+        raise UserError(f"{name}: IP-Adapter model '{prepared.title}' needs {wanted} preprocessor")
     if image_module and not image_model:
         raise UserError(f"{name}: preprocessor '{prepared.preprocessor.name}' needs an IP-Adapter model")
-    return encode_image_prompt(annotators, prepared.preprocessor, image) if image_module else None
+    if not image_module:
+        return None
+    if is_face_module(prepared.preprocessor.name) or face_module_for(prepared.model):
+        return encode_face_prompt(prepared, annotators, image)
+    return encode_image_prompt(annotators, prepared.preprocessor, image)
+
+
+def encode_face_prompt(prepared: Any, annotators: Annotators, image: np.ndarray) -> FacePrompt:
+    """A FaceID unit's face embedding (and for the plus kinds the CLIP-H hidden states of the aligned face)."""
+    pre, wanted = prepared.preprocessor, face_module_for(prepared.model)
+    name = f"ControlNet unit {prepared.index}"
+    if wanted is None:
+        raise UserError(f"{name}: preprocessor '{pre.name}' needs an IP-Adapter FaceID model, not '{prepared.title}'")
+    if pre.name != wanted:
+        raise UserError(f"{name}: IP-Adapter FaceID model '{prepared.title}' needs the {wanted} preprocessor")
+    face = face_embedder(annotators).embed(image)
+    embedding = torch.from_numpy(np.asarray(face.embedding, dtype=np.float32)).reshape(1, -1)
+    if not prepared.model.is_faceid_plus:
+        return FacePrompt(embedding)
+    clip = encode_image_prompt(annotators, pre, face.crop)
+    return FacePrompt(embedding, clip.hidden, clip.uncond_hidden)
 
 
 @contextmanager
@@ -109,22 +135,23 @@ def ip_adapters_on(unet: Any, adapters: list[IpAdapterWeights], titles: list[str
     try:
         try:
             unet._load_ip_adapter_weights([a.state for a in adapters], low_cpu_mem_usage=False)
+            wrap_faceid_plus(unet, adapters)
         except (KeyError, RuntimeError, ValueError) as exc:
             raise UserError(
                 f"IP-Adapter {', '.join(titles)} does not fit this checkpoint ({str(exc).splitlines()[0]}); "
                 "choose one made for its model family"
             ) from exc
         yield [p for p in unet.attn_processors.values() if hasattr(p, "to_k_ip")]
-    finally:
-        unet.set_attn_processor(saved)
+    finally:  # the projection first: a resampler's own attention layers count among unet.attn_processors
         unet.encoder_hid_proj = saved_proj
         unet.config.encoder_hid_dim_type = saved_type
+        unet.set_attn_processor(saved)
 
 
 @dataclass(frozen=True)
 class InstalledPrompt:
     weights: IpAdapterWeights
-    prompt: ImagePrompt
+    prompt: ImagePrompt | FacePrompt
     unit: Any  # ControlUnit
     in_pass: bool  # False for a "Low res only" unit in the hires pass (and the reverse): scale 0 there
 

@@ -39,6 +39,7 @@ from webui.generation.annotator_images import (
     threshold_map,
     tile_resample_map,
 )
+from webui.generation.face_embed import FaceEmbedder, face_crop_map, face_embedder_problem
 from webui.models.annotator_downloads import WeightDownloads
 
 log = logging.getLogger(__name__)
@@ -104,6 +105,7 @@ class Preprocessor:
     slider_1: Slider = HIDDEN
     slider_2: Slider = HIDDEN
     files: tuple[WeightFile, ...] = ()
+    requires: Callable[[Annotators, Preprocessor], str | None] | None = None  # a need beyond files: its problem
 
     def sliders(self) -> list[Slider]:
         return [s for s in (self.resolution, self.slider_1, self.slider_2) if s.visible]
@@ -286,6 +288,11 @@ PREPROCESSORS: tuple[Preprocessor, ...] = (
     Preprocessor("ip-adapter_clip_sdxl", "ip-adapter_clip_sdxl", none_map, resolution=NO_RESOLUTION, files=(CLIP_G,)),
     Preprocessor("ip-adapter_clip_sdxl_plus_vith", "ip-adapter_clip_sdxl_plus_vith", none_map,
                  resolution=NO_RESOLUTION, files=(CLIP_H,)),
+    # IP-Adapter FaceID (generation.face_embed): the map is the aligned face; the plus variant also CLIP-encodes it.
+    Preprocessor("ip-adapter_face_id", "ip-adapter_face_id", face_crop_map, resolution=NO_RESOLUTION,
+                 requires=face_embedder_problem),
+    Preprocessor("ip-adapter_face_id_plus", "ip-adapter_face_id_plus", face_crop_map, resolution=NO_RESOLUTION,
+                 files=(CLIP_H,), requires=face_embedder_problem),
 )  # fmt: skip
 
 
@@ -315,6 +322,7 @@ class Annotators:
     folders: list[Path]
     device: Any = "cpu"
     downloads: WeightDownloads = field(default_factory=WeightDownloads)  # off unless the App turns it on
+    face_embedder: FaceEmbedder | None = None  # for the FaceID preprocessors; None: insightface's
     _loaded: dict[str, Any] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -339,16 +347,23 @@ class Annotators:
         missing = self.missing(pre)
         return [f for f in missing if self.downloads.failed(f.filename)] if self.can_download() else missing
 
+    def requirement(self, pre: Preprocessor) -> str | None:
+        """What a preprocessor needs beyond weight files and lacks (FaceID: insightface and its models), else None."""
+        return pre.requires(self, pre) if pre.requires is not None else None
+
     def problem(self, pre: Preprocessor) -> str | None:
         """'needs file X' for a preprocessor whose weights are not all on disk and will not be downloaded on first
         use (downloads off), else None."""
         missing = [] if self.can_download() else self.missing(pre)
-        return self._needs(pre, missing) if missing else None
+        problems = (self.requirement(pre), self._needs(pre, missing) if missing else None)
+        return "; ".join(p for p in problems if p) or None
 
     def ensure(self, pres: list[Preprocessor], on_progress: Callable[[str], None] | None = None) -> None:
         """Make the preprocessors' weight files present, downloading missing ones (progress texts to
         `on_progress`); raise MissingAnnotator ('needs file X … download it from URL') for one that cannot be."""
         for pre in pres:
+            if need := self.requirement(pre):
+                raise MissingAnnotator(need)
             missing = self.missing(pre)
             if missing and not self.can_download():
                 raise MissingAnnotator(self._needs(pre, missing))

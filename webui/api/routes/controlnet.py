@@ -40,7 +40,7 @@ def module_list(app: AppDep, alias_names: bool = False) -> dict[str, Any]:
         (p.label if alias_names else p.name): {
             "model_free": False,
             "sliders": [s.api_json() for s in p.sliders()],
-            "available": not annotators.unavailable(p),
+            "available": not annotators.unavailable(p) and not annotators.requirement(p),
             "needs": [f.filename for f in annotators.missing(p)],
         }
         for p in PREPROCESSORS
@@ -59,8 +59,8 @@ def detect(body: ControlNetDetectRequest, app: AppDep) -> ControlNetDetectRespon
     pre = find_preprocessor(body.controlnet_module)
     if pre is None:
         raise HTTPException(status_code=422, detail="Module not available")
-    if pre.name.startswith("ip-adapter"):  # the extension's answer for modules whose output is not an image
-        raise HTTPException(status_code=422, detail="Module not supported")
+    if pre.name.startswith("ip-adapter_clip"):  # the extension's answer for modules whose output is not an image
+        raise HTTPException(status_code=422, detail="Module not supported")  # (FaceID ones show the face crop)
     sources = body.controlnet_input_images or body.controlnet_images
     if not sources:
         raise HTTPException(status_code=422, detail="No image selected")

@@ -5,6 +5,13 @@ the same flattened with ``image_proj.`` / ``ip_adapter.`` prefixes in a ``.safet
 a pair of state dicts; generation.ip_adapter installs them on the checkpoint's UNet for one job (diffusers'
 ``_load_ip_adapter_weights``) and restores the UNet afterwards.
 
+h94's FaceID adapters (IP-Adapter-FaceID) have the same two parts: ``image_proj`` is the MLP from the 512-value face
+embedding (``proj.0`` / ``proj.2`` / ``norm``; 4 tokens, 16 for faceid-portrait) or, for faceid-plus / plusv2, that
+MLP plus a ``perceiver_resampler`` over CLIP-H hidden states; ``ip_adapter`` also holds LoRA weights
+(``N.to_q_lora.down.weight`` ...). Those are dropped here: as in the sd-webui-controlnet extension the user adds the
+companion LoRA file (``<lora:ip-adapter-faceid_sd15_lora:0.6>``) to the prompt. "v2" in the file name marks plusv2,
+whose projection adds the MLP tokens back ("shortcut"), as the extension decides it.
+
 The image encoder is a ``CLIPVisionModelWithProjection`` state dict (the extension's ``clip_h.pth`` /
 ``clip_g.pth``: h94's ``image_encoder/pytorch_model.bin`` and lllyasviel's bigG file) whose config is read from
 the tensor shapes (ViT-H/14 and ViT-bigG/14 have 16 heads; other widths use 64-wide heads).
@@ -43,6 +50,7 @@ class IpAdapterWeights:
 
     state: dict[str, dict[str, torch.Tensor]]
     dtype: torch.dtype = torch.float32
+    shortcut: bool = False  # FaceID plusv2: the projection adds the face-embedding tokens to the resampler's
 
     @property
     def config(self) -> Any:
@@ -54,13 +62,27 @@ class IpAdapterWeights:
 
     @property
     def cross_attention_dim(self) -> int:
-        first = next(iter(sorted(self.state["ip_adapter"], key=lambda k: int(k.split(".")[0]))))
+        keys = [k for k in self.state["ip_adapter"] if k.endswith("to_k_ip.weight")]
+        first = min(keys, key=lambda k: int(k.split(".")[0]))
         return int(self.state["ip_adapter"][first].shape[1])
 
     @property
     def layers(self) -> int:
         """How many cross-attention layers the adapter has weights for."""
         return sum(1 for k in self.state["ip_adapter"] if k.endswith("to_k_ip.weight"))
+
+    @property
+    def is_faceid(self) -> bool:
+        """h94's FaceID kinds: the image projection takes a face embedding (the MLP with a LayerNorm, no proj.3)."""
+        proj = self.state["image_proj"]
+        return self.is_faceid_plus or (
+            "proj.0.weight" in proj and "norm.weight" in proj and "proj.3.weight" not in proj
+        )
+
+    @property
+    def is_faceid_plus(self) -> bool:
+        """faceid-plus / plusv2: the projection also reads CLIP-H hidden states of the aligned face."""
+        return "perceiver_resampler.proj_in.weight" in self.state["image_proj"]
 
     @property
     def uses_hidden_states(self) -> bool:
@@ -78,7 +100,12 @@ def load_ip_adapter(path: Path, *, allow_unsafe_pickle: bool = False, name: str 
     parts = split_ip_adapter(state)
     if not parts["image_proj"] or not any(k.endswith("to_k_ip.weight") for k in parts["ip_adapter"]):
         raise CorruptModel(f"{name}: not an IP-Adapter (no image_proj / ip_adapter weights)")
-    return IpAdapterWeights({p: {k: v.float() for k, v in d.items()} for p, d in parts.items()})
+    parts["ip_adapter"] = {
+        k: v for k, v in parts["ip_adapter"].items() if k.endswith(("to_k_ip.weight", "to_v_ip.weight"))
+    }
+    weights = IpAdapterWeights({p: {k: v.float() for k, v in d.items()} for p, d in parts.items()})
+    weights.shortcut = weights.is_faceid_plus and "v2" in path.name
+    return weights
 
 
 def clip_vision_config(state: dict[str, torch.Tensor]) -> dict[str, Any]:
