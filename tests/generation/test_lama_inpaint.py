@@ -13,6 +13,7 @@ from PIL import Image, ImageDraw
 from webui.core.errors import CorruptModel, InvalidRequest
 from webui.core.types import Size
 from webui.generation.controlnet import ControlUnit
+from webui.generation.controlnet_inpaint import lama_outpaint
 from webui.generation.lama import LamaGenerator, load_lama, random_lama_weights, write_random_lama
 from webui.generation.preprocessors import Annotators, find_preprocessor, weight_manifest
 from webui.generation.request import Img2ImgRequest, InpaintSpec, Txt2ImgRequest
@@ -159,3 +160,22 @@ def test_txt2img_lama_unit_with_its_own_mask_blends_back_the_input(lama_app) -> 
     out = np.asarray(lama_app.generation.run_sync(request).images[0].convert("RGB")).astype(int)
     source = np.asarray(shapes()).astype(int)
     assert np.array_equal(out[:, :32], source[:, :32]) and not np.array_equal(out[:, 32:], source[:, 32:])
+
+
+def test_resize_and_fill_outpaints_the_border_with_lama_and_keeps_the_picture(lama_app) -> None:
+    wide = shapes(64, 32)  # on a 64×64 canvas "Resize and Fill" leaves 16 rows above and below
+    unit = ControlUnit(enabled=True, module="inpaint_only+lama", model="tiny-controlnet", image=wide,
+                       resize_mode="Resize and Fill")  # fmt: skip
+    request = Txt2ImgRequest(prompt="a cat", seed=3, steps=2, size=Size(64, 64), sampler="Euler", save_images=False,
+                             controls=(unit,))  # fmt: skip
+    result = lama_app.generation.run_sync(request)
+    source = np.asarray(wide).astype(int)
+    preview = np.asarray(result.detected_maps[0].convert("RGB")).astype(int)
+    assert np.array_equal(preview[16:48], source)
+    fitted, border = lama_outpaint(np.asarray(wide), None, 64, 64)
+    assert border[:16].all() and border[48:].all() and not border[16:48].any()
+    filled = lama_app.generation.annotators.run("inpaint_only+lama", fitted, mask=border)
+    assert np.array_equal(preview, filled)  # the border is LaMa's fill, not fit_map's flat border colour
+    assert np.abs(preview[:16] - fitted[:16]).mean() > 10
+    out = np.asarray(result.images[0].convert("RGB")).astype(int)
+    assert np.array_equal(out[16:48], source)  # the picture is blended back; only the border is new

@@ -237,6 +237,7 @@ class PreparedUnit:
     image_prompt: Any = None  # ip_adapter.ImagePrompt for an IP-Adapter unit
     mask: np.ndarray | None = None  # (h, w) 0/255 at the input's size: the unit's mask or img2img's inpaint mask
     cropped: bool = False  # img2img "Only masked": the input was cropped to the inpaint region
+    outpainted: bool = False  # inpaint_only+lama with Resize and Fill: LaMa filled the border (blend back)
 
     def map_at(self, width: int, height: int) -> np.ndarray:
         key = (width, height)
@@ -300,6 +301,9 @@ def prepare_unit(
         mask = cropping.mask(mask, unit.resize_mode if unit.mask is not None else "Just Resize", width, height)
     if mask is not None:
         prepared.mask = inpaint.unit_mask(preprocessor.name, mask, (detected.shape[1], detected.shape[0]))
+    if preprocessor.name in inpaint.LAMA_MODULES and unit.resize_mode == "Resize and Fill":  # LaMa outpaints
+        image, prepared.mask = inpaint.lama_outpaint(image, prepared.mask, width, height)
+        prepared.outpainted = True
     if preprocessor.name in inpaint.LAMA_MODULES and prepared.mask is not None:  # LaMa fills the masked pixels
         prepared.detected = annotators.run(preprocessor.name, image, run_res, a, b, seed=seed, mask=prepared.mask)
     from webui.generation.ip_adapter import prepare_image_prompt
@@ -402,10 +406,11 @@ class ControlSet:
         return [Image.fromarray(p.preview(width, height)) for p in self.units if p.unit.save_detected_map]
 
     def finish_images(self, images: list[Image.Image]) -> list[Image.Image]:
-        """inpaint_only units with their own mask keep the input's unmasked pixels (as the extension blends); a unit
-        at weight 0 takes no part, nor one cropped by "Only masked" (img2img's paste-back keeps the rest)."""
+        """inpaint_only units with their own mask (or inpaint_only+lama's outpainted border) keep the input's
+        unmasked pixels (as the extension blends); a unit at weight 0 takes no part, nor one cropped by "Only
+        masked" (img2img's paste-back keeps the rest)."""
         for p in self.units:
-            own_mask = p.unit.mask is not None and not p.cropped
+            own_mask = (p.unit.mask is not None or p.outpainted) and not p.cropped
             if p.preprocessor.name in inpaint.BLEND_BACK_MODULES and own_mask and p.unit.weight > 0:
                 images = [inpaint.blend_back(i, p.map_at(*i.size), p.mask_at(*i.size)) for i in images]
         return images

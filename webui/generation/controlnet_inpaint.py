@@ -145,6 +145,26 @@ def blend_back(output: Image.Image, source: np.ndarray, mask: np.ndarray | None)
     return Image.fromarray(out)
 
 
+def lama_outpaint(
+    image: np.ndarray, mask: np.ndarray | None, width: int, height: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """inpaint_only+lama with "Resize and Fill" (the extension's outpaint fix): the image is fitted to the generation
+    size before LaMa runs (the border in the median border colour, as fit_map makes the map) and the mask with it,
+    the border masked, so that LaMa fills the border too. Returns (image, mask) at (height, width)."""
+    fitted = fit_map(image, "Resize and Fill", width, height)
+    h, w = image.shape[:2]
+    k = min(height / h, width / w)
+    new_w, new_h = int(np.round(w * k)), int(np.round(h * k))
+    top, left = max(0, (height - new_h) // 2), max(0, (width - new_w) // 2)
+    inner = np.zeros((new_h, new_w), np.uint8)
+    if mask is not None:
+        resized = Image.fromarray(mask).resize((new_w, new_h), Image.Resampling.BILINEAR)
+        inner = np.where(np.asarray(resized) > 127, 255, 0).astype(np.uint8)
+    canvas = np.full((height, width), 255, np.uint8)
+    canvas[top : top + new_h, left : left + new_w] = inner[: height - top, : width - left]
+    return fitted, canvas
+
+
 def lama_start(units: list[Any], x: torch.Tensor, sigma: float, sigma_max: float, vae: Any) -> torch.Tensor:
     """inpaint_only+lama's start latent. The unit's map is the input with its masked pixels filled by LaMa (the
     ControlNet still sees -1 there); as in the extension (its initial-noise hack) and Forge, that image's latent
