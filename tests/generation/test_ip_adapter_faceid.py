@@ -8,6 +8,7 @@ real ones. Without an embedder the FaceID preprocessors are unavailable with a c
 
 from __future__ import annotations
 
+import sys
 import zlib
 from typing import Any
 
@@ -23,7 +24,7 @@ from tests.api.test_api_controlnet import b64
 from tests.generation.test_controlnet import run, shapes, unit
 from webui.core.errors import InvalidRequest, UserError
 from webui.core.types import Size
-from webui.generation.face_embed import FaceEmbedding
+from webui.generation.face_embed import FaceEmbedding, face_embedder
 from webui.generation.preprocessors import find_preprocessor
 from webui.generation.request import Txt2ImgRequest
 from webui.models.identify import CONFIGS_DIR
@@ -195,3 +196,67 @@ def test_without_insightface_the_preprocessors_are_unavailable_with_a_clear_mess
         {"enabled": True, "module": "ip-adapter_face_id", "model": FACEID, "image": b64(shapes())}]}}})  # fmt: skip
     assert 400 <= job.status_code < 500 and UNAVAILABLE in job.text
     assert client.post("/sdapi/v1/txt2img", json=body).status_code == 200  # the server keeps serving
+
+
+# -- the insightface-backed embedder, with a stand-in insightface package ---------------------------------------------
+def fake_insightface(monkeypatch: pytest.MonkeyPatch, seen: dict[str, Any]) -> None:
+    """Modules named insightface / onnxruntime with FaceAnalysis (two faces, the second larger) and norm_crop, so
+    that InsightFaceEmbedder's own code runs: model root, colour order, largest face, crop."""
+    import importlib.machinery
+    import types
+
+    class Face:
+        def __init__(self, bbox: list[float], value: float) -> None:
+            self.bbox, self.kps = np.array(bbox), np.zeros((5, 2))
+            self.normed_embedding = np.full(512, value, dtype=np.float32)
+
+    class FaceAnalysis:
+        def __init__(self, name: str, root: str, providers: list[str], allowed_modules: list[str]) -> None:
+            seen.update(name=name, root=root, providers=providers)
+
+        def prepare(self, ctx_id: int, det_size: tuple[int, int]) -> None:
+            seen.update(ctx_id=ctx_id)
+
+        def get(self, bgr: np.ndarray) -> list[Face]:
+            seen["bgr"] = bgr
+            return [Face([0, 0, 10, 10], 0.1), Face([0, 0, 40, 40], 0.2)]
+
+    def norm_crop(img: np.ndarray, landmark: np.ndarray, image_size: int) -> np.ndarray:
+        return cv2.resize(img, (image_size, image_size), interpolation=cv2.INTER_AREA)
+
+    modules = {
+        "insightface": types.ModuleType("insightface"),
+        "insightface.app": types.ModuleType("insightface.app"),
+        "insightface.utils": types.ModuleType("insightface.utils"),
+        "insightface.utils.face_align": types.ModuleType("insightface.utils.face_align"),
+        "onnxruntime": types.ModuleType("onnxruntime"),
+    }
+    for name, module in modules.items():
+        module.__spec__ = importlib.machinery.ModuleSpec(name, None)
+        monkeypatch.setitem(sys.modules, name, module)
+    modules["insightface.app"].FaceAnalysis = FaceAnalysis
+    modules["insightface.utils.face_align"].norm_crop = norm_crop
+    modules["insightface.utils"].face_align = modules["insightface.utils.face_align"]
+
+
+def test_insightface_embedder_from_models_insightface(app_factory, monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: dict[str, Any] = {}
+    fake_insightface(monkeypatch, seen)
+    app = app_factory()
+    write_faceid_files(app)
+    pre = find_preprocessor("ip-adapter_face_id")
+    problem = app.generation.annotators.problem(pre)
+    assert problem is not None and "models/buffalo_l" in problem and "package" not in problem.split("missing:")[1]
+    pack = app.paths.controlnet.parent / "insightface" / "models" / "buffalo_l"
+    pack.mkdir(parents=True)
+    (pack / "det_10g.onnx").write_bytes(b"onnx")
+    assert app.generation.annotators.problem(pre) is None
+    picture = shapes()
+    (face,) = app.generation.detect("ip-adapter_face_id", [picture])
+    assert seen["name"] == "buffalo_l" and seen["root"] == str(pack.parent.parent)
+    assert np.array_equal(seen["bgr"], np.asarray(picture)[:, :, ::-1])  # insightface gets BGR
+    expected = cv2.resize(np.asarray(picture), (224, 224), interpolation=cv2.INTER_AREA)
+    assert np.abs(np.asarray(face).astype(np.int16) - expected).max() <= 1  # the crop comes back as RGB
+    assert face_embedder(app.generation.annotators).embed(np.asarray(picture)).embedding[0] == np.float32(0.2)
+    plain = run(app)
+    assert np.abs(run(app, face_unit()) - plain).mean() > 1
