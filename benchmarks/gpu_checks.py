@@ -51,13 +51,15 @@ class Env:
         self.root = root
         self.models = build_demo_set(root / "models-src", sdxl=True).root
         self.apps: list[App] = []
+        self.made = 0  # never reused: a data folder keeps its config.json (options) after its App closes
 
     @property
     def cuda(self) -> bool:
         return self.device.startswith("cuda")
 
     def app(self, policy: DevicePolicy | None = None, **flags: object) -> App:
-        data = self.root / f"data{len(self.apps)}"
+        self.made += 1
+        data = self.root / f"data{self.made}"
         (data / "models").parent.mkdir(parents=True, exist_ok=True)
         os.symlink(self.models, data / "models") if not (data / "models").exists() else None
         if policy is None:

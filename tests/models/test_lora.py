@@ -158,7 +158,8 @@ def test_delta_is_weight_times_alpha_over_rank(sd15: LoadedCheckpoint, lora: Lor
     original = layer.weight.detach().clone()
     up, down = module.tensors["lora_up"].float(), module.tensors["lora_down"].float()
     with apply_loras(sd15, [(lora, 1.0, 0.7)]):
-        torch.testing.assert_close(layer.weight, original + 0.7 * 0.5 * (up @ down), rtol=0, atol=1e-6)
+        delta = (0.7 * 0.5 * (up @ down)).to(original)  # the model may be on a GPU (benchmarks/gpu_session.sh)
+        torch.testing.assert_close(layer.weight, original + delta, rtol=0, atol=1e-6)
 
 
 def test_set_twice_leaves_weights_alone(sd15: LoadedCheckpoint, lora: LoraFile, lora_ldm: LoraFile) -> None:

@@ -152,7 +152,7 @@ def test_inpainting_model_gets_mask_and_masked_image(app_factory) -> None:
     request = Img2ImgRequest(init_images=(picture(),), size=Size(64, 64), inpaint=spec)
     with app.models.acquire_checkpoint(app.models.find_checkpoint("tiny-inpaint")) as model:
         cond = Img2ImgTask(request, model).image_conditioning(model, 0, 1)
-        blanked = to_tensor([picture()], model.unet.device) * torch.from_numpy(~inside).float()
+        blanked = to_tensor([picture()], model.device) * torch.from_numpy(~inside).float().to(model.device)
         expected = encode_images(model.vae, blanked)
     assert cond.shape == (1, 5, 8, 8)
     small_mask = cond[0, 0]
