@@ -14,6 +14,7 @@ from PIL import Image, ImageDraw
 
 from webui.core.errors import InvalidRequest, ModelNotFound
 from webui.core.types import Size
+from webui.generation.annotators import Annotators
 from webui.generation.controlnet import (
     ControlUnit,
     fit_map,
@@ -22,7 +23,7 @@ from webui.generation.controlnet import (
     step_index,
     validate_units,
 )
-from webui.generation.preprocessors import PREPROCESSORS, Annotators, find_preprocessor, weight_manifest
+from webui.generation.preprocessors import PREPROCESSORS, find_preprocessor, weight_manifest
 from webui.generation.request import HiresSpec, Img2ImgRequest, Txt2ImgRequest
 from webui.images.infotext import parse_infotext
 from webui.models.controlnets import ControlNetModels

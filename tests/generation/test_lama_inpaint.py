@@ -12,10 +12,11 @@ from PIL import Image, ImageDraw
 
 from webui.core.errors import CorruptModel, InvalidRequest
 from webui.core.types import Size
+from webui.generation.annotators import Annotators
 from webui.generation.controlnet import ControlUnit
 from webui.generation.controlnet_inpaint import lama_outpaint
 from webui.generation.lama import LamaGenerator, load_lama, random_lama_weights, write_random_lama
-from webui.generation.preprocessors import Annotators, find_preprocessor, weight_manifest
+from webui.generation.preprocessors import find_preprocessor, weight_manifest
 from webui.generation.request import Img2ImgRequest, InpaintSpec, Txt2ImgRequest
 
 TINY = {"ngf": 8, "n_blocks": 2}  # same key layout as big-lama, a few KB

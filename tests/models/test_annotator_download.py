@@ -26,8 +26,9 @@ from webui.api.router import install_api
 from webui.core.events import JobDone, Progress
 from webui.core.types import Size
 from webui.generation.annotator_images import none_map
+from webui.generation.annotators import Annotators, MissingAnnotator
 from webui.generation.controlnet import ControlUnit
-from webui.generation.preprocessors import Annotators, MissingAnnotator, Preprocessor, WeightFile, find_preprocessor
+from webui.generation.preprocessors import Preprocessor, WeightFile, find_preprocessor
 from webui.generation.request import Txt2ImgRequest
 from webui.models.annotator_downloads import WeightDownloads
 from webui.ui.components.controlnet_unit import module_warning, preprocessor_choices

@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 
 if TYPE_CHECKING:
-    from webui.generation.preprocessors import Annotators
+    from webui.generation.annotators import Annotators
 
 
 @dataclass(frozen=True)

@@ -20,10 +20,11 @@ import torch
 from PIL import Image
 
 from webui.generation import controlnet_inpaint as inpaint
+from webui.generation.annotators import Annotators
 from webui.generation.control_maps import fit_map, map_tensor, pixel_perfect_resolution
 from webui.generation.controlnet_compat import check_compatible as check_compatible
 from webui.generation.denoiser import ControlHook, ControlInput, Residuals
-from webui.generation.preprocessors import Annotators, Preprocessor, find_preprocessor, hwc3
+from webui.generation.preprocessors import Preprocessor, find_preprocessor, hwc3
 
 CONTROL_MODES = ("Balanced", "My prompt is more important", "ControlNet is more important")
 RESIZE_MODES = ("Just Resize", "Crop and Resize", "Resize and Fill")

@@ -30,7 +30,8 @@ from webui.core.errors import UserError
 
 if TYPE_CHECKING:
     from webui.generation.annotator_images import PreprocessInput
-    from webui.generation.preprocessors import Annotators, Preprocessor
+    from webui.generation.annotators import Annotators
+    from webui.generation.preprocessors import Preprocessor
 
 log = logging.getLogger(__name__)
 

@@ -21,11 +21,12 @@ import numpy as np
 import torch
 
 from webui.core.errors import UserError
+from webui.generation.annotators import Annotators
 from webui.generation.controlnet import step_index
 from webui.generation.denoiser import ControlInput, ImageEmbeds
 from webui.generation.face_embed import face_embedder
 from webui.generation.ip_adapter_faceid import FacePrompt, face_module_for, is_face_module, wrap_faceid_plus
-from webui.generation.preprocessors import Annotators, Preprocessor
+from webui.generation.preprocessors import Preprocessor
 from webui.models.loaders.ip_adapter import IpAdapterWeights, load_clip_vision
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)

@@ -5,7 +5,7 @@ preprocessor or feature needs, where it is found, and whether it is whole.
 manifest knows it; torch-hub style names such as ``dpt_hybrid-midas-501f0c75.pt`` carry the first 8 hex digits of
 their sha256, which is checked too). ``download_missing`` fetches missing files with models.download's resumable,
 verified download into ``models/ControlNet/annotators/<folder>/``; offline it says so, file by file.
-``fetch_weight`` is the same download for one file on first use (generation.preprocessors.Annotators), reporting
+``fetch_weight`` is the same download for one file on first use (generation.annotators.Annotators), reporting
 "Downloading annotator X: a/b MB" texts. Hugging Face URLs go to ``HF_ENDPOINT`` when it is set (a mirror), as
 huggingface_hub does.
 

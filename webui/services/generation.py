@@ -14,6 +14,7 @@ from PIL import Image
 from webui import VERSION
 from webui.config.options import OptionsStore
 from webui.core.errors import InvalidRequest, UserError
+from webui.generation.annotators import Annotators, MissingAnnotator
 from webui.generation.controlnet import ControlSet, check_compatible, prepare_unit, validate_units
 from webui.generation.controlnet_inpaint import OnlyMaskedCrop, main_inpaint_mask
 from webui.generation.extra_models import (
@@ -27,7 +28,7 @@ from webui.generation.hooks import JobHooks
 from webui.generation.hypernetworks import HypernetUse, hypernetworks_on, resolve_hypernetworks
 from webui.generation.img2img import Img2ImgTask
 from webui.generation.plan import ControlUse, GenerationPlan, LoraUse, OptionsSnapshot
-from webui.generation.preprocessors import Annotators, MissingAnnotator, find_preprocessor
+from webui.generation.preprocessors import find_preprocessor
 from webui.generation.request import Img2ImgRequest, Txt2ImgRequest, validate
 from webui.generation.runner import GenerationResult, prompt_encoder_for, run_txt2img
 from webui.generation.samplers.registry import find_sampler, resolve_schedule, split_legacy_name

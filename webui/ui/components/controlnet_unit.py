@@ -15,9 +15,10 @@ import numpy as np
 from PIL import Image
 
 from webui.core.errors import UserError
+from webui.generation.annotators import Annotators
 from webui.generation.controlnet import CONTROL_MODES, RESIZE_MODES, ControlUnit, pixel_perfect_resolution
 from webui.generation.controlnet_inpaint import is_inpaint, mask_array, preview_map
-from webui.generation.preprocessors import PREPROCESSORS, Annotators, Preprocessor, Slider, find_preprocessor
+from webui.generation.preprocessors import PREPROCESSORS, Preprocessor, Slider, find_preprocessor
 from webui.ui.binding import CONTROLNET_UNIT_KEYS, controlnet_key, flatten, to_image
 from webui.ui.components.control_weights import WeightsPanel, bind_weights_panel, render_weights_panel
 
