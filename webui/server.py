@@ -31,6 +31,10 @@ def create_server(app: App) -> FastAPI:
         from webui.api.router import install_api
 
         install_api(server, app)
+        if settings.api_log:  # outermost, so that it sees the status the client gets (401s too)
+            from webui.api.api_log import ApiLogMiddleware
+
+            server.add_middleware(ApiLogMiddleware)
     blocks = None
     if not settings.nowebui:
         import gradio as gr

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from webui import VERSION
 from webui.api.errors import SamplerNotFound
-from webui.api.responses import images_base64
+from webui.api.responses import PNG, ImageEncoding, images_base64
 from webui.api.schemas import (
     UNSUPPORTED_IMG2IMG_FIELDS,
     UNSUPPORTED_TXT2IMG_FIELDS,
@@ -484,7 +484,9 @@ def build_info(
     }
 
 
-def _images(body: StableDiffusionProcessingAPI, result: GenerationResult, kind: str) -> list[str]:
+def _images(
+    body: StableDiffusionProcessingAPI, result: GenerationResult, kind: str, encoding: ImageEncoding
+) -> list[str]:
     for warning in result.warnings:  # A1111's response has no place for them
         log.warning("%s: %s", kind, warning)
     if not body.send_images:
@@ -493,7 +495,7 @@ def _images(body: StableDiffusionProcessingAPI, result: GenerationResult, kind: 
         raise ValueError(f"{kind}: {len(result.images)} images but {len(result.infotexts)} infotexts")
     # Matches the extension: each unit's detected map follows the generated images.
     maps = result.detected_maps
-    return images_base64([*result.images, *maps], [*result.infotexts, *([None] * len(maps))])
+    return images_base64([*result.images, *maps], [*result.infotexts, *([None] * len(maps))], encoding)
 
 
 def txt2img_response(
@@ -503,12 +505,13 @@ def txt2img_response(
     *,
     clip_skip: int,
     started_at: float | None,
+    encoding: ImageEncoding = PNG,
 ) -> TextToImageResponse:
-    """Matches A1111 1.10: base64 PNGs with their infotext (none when send_images is false), the echoed request,
-    and `info` as a JSON string."""
+    """Matches A1111 1.10: base64 images in `encoding` (samples_format) with their infotext (none when send_images
+    is false), the echoed request, and `info` as a JSON string."""
     info = build_info(body, request, result, clip_skip=clip_skip, started_at=started_at)
     return TextToImageResponse(
-        images=_images(body, result, "txt2img"), parameters=body.model_dump(), info=json.dumps(info)
+        images=_images(body, result, "txt2img", encoding), parameters=body.model_dump(), info=json.dumps(info)
     )
 
 
@@ -519,6 +522,7 @@ def img2img_response(
     *,
     clip_skip: int,
     started_at: float | None,
+    encoding: ImageEncoding = PNG,
 ) -> ImageToImageResponse:
     """As txt2img_response; `parameters` has init_images and mask set to null unless include_init_images."""
     info = build_info(body, request, result, clip_skip=clip_skip, started_at=started_at)
@@ -526,4 +530,5 @@ def img2img_response(
     if not body.include_init_images:
         parameters["init_images"] = None
         parameters["mask"] = None
-    return ImageToImageResponse(images=_images(body, result, "img2img"), parameters=parameters, info=json.dumps(info))
+    images = _images(body, result, "img2img", encoding)
+    return ImageToImageResponse(images=images, parameters=parameters, info=json.dumps(info))

@@ -29,6 +29,7 @@ class Settings:
     gradio_auth: str | None = None
     api_auth: str | None = None
     api_server_stop: bool = False
+    api_log: bool = False
     xformers: bool = False
     medvram: bool = False
     lowvram: bool = False
@@ -76,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--api-server-stop", action="store_true", help="enable /sdapi/v1/server-kill, server-restart, server-stop"
     )
+    p.add_argument("--api-log", action="store_true", help="log each /sdapi request: status, method, path, time")
     p.add_argument("--xformers", action="store_true", help="use xformers attention (installed when CUDA exists)")
     p.add_argument("--medvram", action="store_true", help="keep only the running part of the model on the GPU")
     p.add_argument("--lowvram", action="store_true", help="as --medvram, more aggressively")

@@ -8,7 +8,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from webui.api.convert import decode_input_image
-from webui.api.responses import images_base64, png_base64
+from webui.api.responses import ImageEncoding, image_base64, images_base64
 from webui.api.router import AppDep
 from webui.services.extras import ExtrasRequest
 
@@ -67,14 +67,17 @@ def build_router() -> APIRouter:
     def extra_single_image(body: ExtraSingleImageRequest, app: AppDep) -> dict[str, Any]:
         image = decode_input_image(body.image, "image")
         ((out, info),) = app.extras.process([image], to_request(body))
-        return {"image": png_base64(out, info), "html_info": html_info([info])}
+        encoding = ImageEncoding.from_options(app.options)  # A1111: samples_format
+        return {"image": image_base64(out, info, encoding), "html_info": html_info([info])}
 
     @router.post("/extra-batch-images")
     def extra_batch_images(body: ExtraBatchImagesRequest, app: AppDep) -> dict[str, Any]:
         images = [decode_input_image(item.data, "imageList") for item in body.imageList]
         results = app.extras.process(images, to_request(body))
         return {
-            "images": images_base64([o for o, _ in results], [i for _, i in results]),
+            "images": images_base64(
+                [o for o, _ in results], [i for _, i in results], ImageEncoding.from_options(app.options)
+            ),
             "html_info": html_info([i for _, i in results]),
         }
 

@@ -17,6 +17,7 @@ from webui.api.convert import (
     to_txt2img_request,
     txt2img_response,
 )
+from webui.api.responses import ImageEncoding
 from webui.api.router import AppDep
 from webui.api.routes.options import apply_options
 from webui.api.schemas import (
@@ -53,7 +54,8 @@ def txt2img(body: StableDiffusionTxt2ImgProcessingAPI, app: AppDep) -> TextToIma
     log_unsupported(body)
     request = to_txt2img_request(body, sampler)
     result, clip_skip, started_at = _run(app, body, request)
-    return txt2img_response(body, request, result, clip_skip=clip_skip, started_at=started_at)
+    encoding = ImageEncoding.from_options(app.options)
+    return txt2img_response(body, request, result, clip_skip=clip_skip, started_at=started_at, encoding=encoding)
 
 
 def img2img(body: StableDiffusionImg2ImgProcessingAPI, app: AppDep) -> ImageToImageResponse:
@@ -66,7 +68,8 @@ def img2img(body: StableDiffusionImg2ImgProcessingAPI, app: AppDep) -> ImageToIm
     log_unsupported(body)
     request = to_img2img_request(body, sampler)
     result, clip_skip, started_at = _run(app, body, request)
-    return img2img_response(body, request, result, clip_skip=clip_skip, started_at=started_at)
+    encoding = ImageEncoding.from_options(app.options)
+    return img2img_response(body, request, result, clip_skip=clip_skip, started_at=started_at, encoding=encoding)
 
 
 def build_router() -> APIRouter:
