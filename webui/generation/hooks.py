@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from webui.images.grid import GridLayout
+
 if TYPE_CHECKING:
     from webui.generation.request import Txt2ImgRequest
     from webui.generation.samplers.steppers import StepCallback, StepInfo
@@ -90,6 +92,7 @@ SavedHook = Callable[[SavedImageArgs], None]
 CfgDenoiserHook = Callable[[CfgDenoiserParams], None]
 CfgDenoisedHook = Callable[[CfgDenoisedParams], None]
 AfterCfgHook = Callable[[AfterCfgParams], None]
+GridHook = Callable[[GridLayout], None]
 
 
 @dataclass(frozen=True)
@@ -97,7 +100,8 @@ class JobHooks:
     """`before_process`: may return a changed request before it is planned (A1111's before_process/process);
     `postprocess_image`: each image before it is saved; `before_image_saved` / `image_saved`: each file before and
     after it is written; `cfg_denoiser` / `cfg_denoised` / `cfg_after_cfg`: every model evaluation of every
-    sampling pass (extensions' callbacks of the same names)."""
+    sampling pass (extensions' callbacks of the same names); `image_grid`: each grid of the job before it is
+    drawn (its images, columns and rows; A1111's on_image_grid)."""
 
     before_process: tuple[RequestHook, ...] = ()
     postprocess_image: tuple[ImageHook, ...] = ()
@@ -106,6 +110,7 @@ class JobHooks:
     cfg_denoiser: tuple[CfgDenoiserHook, ...] = ()
     cfg_denoised: tuple[CfgDenoisedHook, ...] = ()
     cfg_after_cfg: tuple[AfterCfgHook, ...] = ()
+    image_grid: tuple[GridHook, ...] = ()
 
     def __bool__(self) -> bool:
         return any(getattr(self, name) for name in self.__dataclass_fields__)
@@ -129,6 +134,17 @@ class JobHooks:
     def saved(self, args: SavedImageArgs) -> None:
         for hook in self.image_saved:
             hook(args)
+
+    def grid_layout(self) -> GridHook | None:
+        """What `images.grid.image_grid(on_layout=...)` takes: None when no grid hook is registered."""
+        if not self.image_grid:
+            return None
+
+        def layout(params: GridLayout) -> None:
+            for hook in self.image_grid:
+                hook(params)
+
+        return layout
 
     def cfg_pass(self, total_steps: int) -> CfgCallbacks | None:
         """The CFG hooks of one sampling pass of `total_steps` steps, or None when there are none (then the

@@ -4,7 +4,7 @@ overlap (SD upscale, Poor man's outpainting), and saving grids as ``grid-NNNN.pn
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -41,6 +41,16 @@ def grid_rows(count: int, batch_size: int = 1, n_rows: int = -1, prevent_empty_s
     return max(1, min(rows, count))
 
 
+@dataclass
+class GridLayout:
+    """A grid about to be drawn (A1111's ImageGridLoopParams, same fields): a layout hook may change the images,
+    the columns or the rows, and the grid is drawn from what it leaves."""
+
+    imgs: list[Image.Image]
+    cols: int
+    rows: int
+
+
 def image_grid(
     images: Sequence[Image.Image],
     batch_size: int = 1,
@@ -49,16 +59,23 @@ def image_grid(
     n_rows: int = -1,
     prevent_empty_spots: bool = False,
     background: str = "#ffffff",
+    on_layout: Callable[[GridLayout], None] | None = None,
 ) -> Image.Image:
-    """Paste images row by row into cells as large as the largest image (smaller ones centred), as A1111."""
+    """Paste images row by row into cells as large as the largest image (smaller ones centred), as A1111;
+    `on_layout` (extensions' on_image_grid) sees the layout first and may change it."""
     if not images:
         raise ValueError("image_grid needs at least one image")
     if rows is None:
         rows = grid_rows(len(images), batch_size, n_rows, prevent_empty_spots)
     rows = max(1, min(rows, len(images)))
-    cols = math.ceil(len(images) / rows)
+    layout = GridLayout(list(images), math.ceil(len(images) / rows), rows)
+    if on_layout is not None:
+        on_layout(layout)
+        if not layout.imgs or layout.cols < 1 or layout.rows < 1:
+            raise ValueError(f"grid layout needs images and at least one column and row, got {layout}")
+    cols, images = layout.cols, layout.imgs
     w, h = (max(sizes) for sizes in zip(*(image.size for image in images), strict=True))
-    grid = Image.new("RGB", (cols * w, rows * h), ImageColor.getrgb(background))
+    grid = Image.new("RGB", (cols * w, layout.rows * h), ImageColor.getrgb(background))
     for i, image in enumerate(images):
         dx = 0 if image.width == w else (w - image.width) // 2
         dy = 0 if image.height == h else (h - image.height) // 2

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,20 @@ from webui.prompting.styles import PromptStyle, apply_styles, load_styles, save_
 log = logging.getLogger(__name__)
 
 DEFAULT_STEPS = 20
+
+
+@dataclass
+class TokenCounterParams:
+    """What the token counter is about to count (A1111's BeforeTokenCounterParams, same fields): a hook
+    (extensions' on_before_token_counter) may change any of them, and the counter counts what it leaves."""
+
+    prompt: str
+    steps: int
+    styles: list[str] = field(default_factory=list)
+    is_positive: bool = True
+
+
+TokenCounterHook = Callable[[TokenCounterParams], None]
 
 
 def _clip_tokenizer() -> Any:
@@ -42,6 +57,7 @@ class PromptTools:
         self._tokenizer_factory = tokenizer_factory
         self._tokenizer: Any = None
         self._lock = threading.Lock()
+        self.before_count: list[TokenCounterHook] = []  # run before each count (extensions' callbacks)
 
     # --- token counter -------------------------------------------------------------------------------------------
 
@@ -69,9 +85,17 @@ class PromptTools:
             used -= 1
         return CHUNK_LENGTH * (len(chunks) - 1) + used
 
-    def token_count(self, text: str | None, *, negative: bool = False, steps: int = DEFAULT_STEPS) -> tuple[int, int]:
+    def token_count(
+        self, text: str | None, *, negative: bool = False, steps: int = DEFAULT_STEPS, styles: Sequence[str] = ()
+    ) -> tuple[int, int]:
         """(tokens, limit) as A1111's counter: comments and extra-network tags (`<lora:…>`) are not counted; AND
-        parts and prompt-editing steps are counted separately and the largest wins; the limit is 75 per chunk."""
+        parts and prompt-editing steps are counted separately and the largest wins; the limit is 75 per chunk.
+        The `before_count` hooks see the prompt, steps and styles first and may change them."""
+        if self.before_count:
+            params = TokenCounterParams(text or "", int(steps), list(styles), is_positive=not negative)
+            for hook in list(self.before_count):
+                hook(params)
+            text, steps, negative = params.prompt, params.steps, not params.is_positive
         text = strip_comments(text or "")
         text, _ = parse_extra_networks(text)
         try:

@@ -19,6 +19,7 @@ from webui.ui.tabs.txt2img import bind_txt2img, render_txt2img
 
 if TYPE_CHECKING:
     from webui.app import App
+    from webui.extensions.a1111.component_hooks import ComponentHooks
 
 STATIC = Path(__file__).resolve().parent / "static"
 SCRIPTS = ("script.js", "extra_networks.js")  # each a `() => {...}` run once on load
@@ -28,17 +29,28 @@ DEFAULT_CONCURRENCY = 4
 
 
 def build_ui(app: App) -> gr.Blocks:
-    """The whole UI for one App; no module state, so several Apps (tests) can each have their own."""
+    """The whole UI for one App; no module state, so several Apps (tests) can each have their own. Extensions'
+    on_before_component / on_after_component (and their Scripts' component hooks) fire while it is built."""
+    from webui.extensions.a1111.component_hooks import ComponentHooks
+
+    components = ComponentHooks.of(app)
+    with components.installed():
+        demo = _build_blocks(app, components)
+    demo.queue(default_concurrency_limit=DEFAULT_CONCURRENCY)
+    return demo
+
+
+def _build_blocks(app: App, components: ComponentHooks) -> gr.Blocks:
     extension_tabs = app.extensions.ui_tabs() if app.extensions else []  # on_ui_tabs runs before the Blocks
     with gr.Blocks(title="Stable Diffusion", analytics_enabled=False) as demo:
         quick = render_quicksettings(app.model_service, app.options)
         queue_panel = render_queue_panel()
         with gr.Tabs(elem_id="tabs") as tabs:
-            with gr.Tab("txt2img", id="txt2img", elem_id="tab_txt2img"):
+            with gr.Tab("txt2img", id="txt2img", elem_id="tab_txt2img"), components.tab("txt2img"):
                 txt2img = render_txt2img(
                     controlnet_units=int(app.options.get("control_net_unit_count")), scripts=app.generation.scripts
                 )
-            with gr.Tab("img2img", id="img2img", elem_id="tab_img2img"):
+            with gr.Tab("img2img", id="img2img", elem_id="tab_img2img"), components.tab("img2img"):
                 img2img = render_img2img(
                     controlnet_units=int(app.options.get("control_net_unit_count")), scripts=app.generation.scripts
                 )
@@ -65,7 +77,6 @@ def build_ui(app: App) -> gr.Blocks:
         if app.extensions:
             bind_extensions(extensions, app.extensions)
         apply_ui_config(demo, app.paths.ui_config_file)  # last: every field exists, the page config is not made yet
-    demo.queue(default_concurrency_limit=DEFAULT_CONCURRENCY)
     return demo
 
 

@@ -2,7 +2,10 @@
 
 - `on_cfg_denoiser` / `on_cfg_denoised` / `on_cfg_after_cfg`: every model evaluation, through the job's JobHooks;
 - `on_before_image_saved` / `on_image_saved`: each generated file, as `ImageSaveParams(image, p, filename, pnginfo)`;
+- `on_image_grid`: each grid a job draws (batch grid, scripts' grids), as `ImageGridLoopParams(imgs, cols, rows)`;
 - `on_model_loaded`: each checkpoint loaded or switched to (ModelManager.loaded_hooks), with an `sd_model` view;
+- `on_before_token_counter`: each count of the prompt token counter (PromptTools.before_count), with
+  `BeforeTokenCounterParams(prompt, steps, styles, is_positive)`;
 - `on_infotext_pasted`: `infotext_pasted(app, infotext, params)`, called where PNG Info and paste parse an infotext;
 - `on_list_optimizers`: once at load; `on_script_unloaded`: when the App's extensions go away.
 
@@ -69,6 +72,7 @@ def generation_hooks(registry: ExtensionRegistry) -> JobHooks:
         cfg_denoiser=_firing(registry, "cfg_denoiser"),
         cfg_denoised=_firing(registry, "cfg_denoised"),
         cfg_after_cfg=_firing(registry, "cfg_after_cfg"),
+        image_grid=_firing(registry, "image_grid"),
     )
 
 
@@ -79,12 +83,15 @@ class Connection:
     app: Any
     job_hooks: Callable[[], JobHooks]
     model_loaded: Callable[[Any, Any], None]
+    token_counter: Callable[[Any], None]
     optimizers: list[Any] = field(default_factory=list)
 
     def disconnect(self) -> None:
         hooks, loaded = self.app.generation.scripts.app_hooks, self.app.models.loaded_hooks
         hooks[:] = [h for h in hooks if h is not self.job_hooks]
         loaded[:] = [h for h in loaded if h is not self.model_loaded]
+        counters = self.app.prompts.before_count
+        counters[:] = [h for h in counters if h is not self.token_counter]
 
 
 def connect(app: Any, registry: ExtensionRegistry, binding: Any) -> Connection:
@@ -101,9 +108,13 @@ def connect(app: Any, registry: ExtensionRegistry, binding: Any) -> Connection:
         binding.sd_model = SdModelView.of(loaded, info, app.models.legacy_hash(loaded.record))
         registry.fire("model_loaded", binding.sd_model)
 
+    def before_token_counter(params: Any) -> None:
+        registry.fire("before_token_counter", params)
+
     app.generation.scripts.add_app_hooks(job_hooks)
     app.models.loaded_hooks.append(model_loaded)
-    connection = Connection(app, job_hooks, model_loaded)
+    app.prompts.before_count.append(before_token_counter)
+    connection = Connection(app, job_hooks, model_loaded, before_token_counter)
     registry.fire("list_optimizers", connection.optimizers)
     if connection.optimizers:
         names = ", ".join(str(getattr(o, "name", o)) for o in connection.optimizers)

@@ -18,7 +18,7 @@ from webui.images.saving import SaveSettings
 
 if TYPE_CHECKING:
     from webui.config.options import OptionsStore
-    from webui.generation.hooks import JobHooks
+    from webui.generation.hooks import GridHook, JobHooks
     from webui.generation.plan import GenerationPlan
     from webui.generation.runner import GenerationResult
     from webui.jobs.job import JobHandle
@@ -39,9 +39,10 @@ class GridOptions:
     colors: GridColors = GridColors()
     folders: tuple[str, str, str] = ("", "outputs/txt2img-grids", "outputs/img2img-grids")  # outdir_*grids
     saving: SaveSettings = SaveSettings()
+    on_layout: GridHook | None = None  # the job's image_grid hooks (extensions' on_image_grid), for image_grid()
 
     @staticmethod
-    def from_options(options: OptionsStore) -> GridOptions:
+    def from_options(options: OptionsStore, hooks: JobHooks | None = None) -> GridOptions:
         get = options.get
         saving = replace(
             SaveSettings.from_options(get), fmt=str(get("grid_format") or "png"),
@@ -66,6 +67,7 @@ class GridOptions:
                 str(get("outdir_img2img_grids") or "outputs/img2img-grids"),
             ),  # fmt: skip
             saving=saving,
+            on_layout=hooks.grid_layout() if hooks else None,
         )
 
     def folder(self, outputs_root: Path, mode: str) -> Path:
@@ -116,7 +118,7 @@ def mode_of(request: Txt2ImgRequest) -> str:
 def batch_grid(images: list[Image.Image], batch_size: int, grid: GridOptions) -> Image.Image:
     return image_grid(
         images, batch_size, n_rows=grid.n_rows, prevent_empty_spots=grid.prevent_empty_spots,
-        background=grid.colors.background,
+        background=grid.colors.background, on_layout=grid.on_layout,
     )  # fmt: skip
 
 
@@ -155,7 +157,7 @@ class ScriptContext:
         self.mode = mode
         self.options = options
         self.outputs_root = outputs_root
-        self.grid = GridOptions.from_options(options)
+        self.grid = GridOptions.from_options(options, hooks)
         self.total = 1  # sub-generations the script expects (for the progress bar)
         self.done = 0
         self.started = time.perf_counter()

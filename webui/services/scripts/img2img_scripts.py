@@ -93,7 +93,9 @@ class Loopback(GenerationScript):
             merged.images = history
             merged.infotexts = [merged.infotexts[(i + 1) * loops - 1] for i in range(len(history))]
         if len(merged.images) > 1:
-            grid = image_grid(merged.images, rows=1, background=context.grid.colors.background)
+            grid = image_grid(
+                merged.images, rows=1, background=context.grid.colors.background, on_layout=context.grid.on_layout
+            )
             context.save_grid(grid, merged.infotexts[0])
             if context.grid.return_grid:
                 prepend(merged, [grid], [merged.infotexts[0]])

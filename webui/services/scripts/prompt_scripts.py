@@ -58,7 +58,12 @@ class PromptMatrix(GenerationScript):
         result = merge(results)
         if len(result.images) != len(prompts):
             return result
-        grid = image_grid(result.images, rows=1 << ((len(parts) - 1) // 2), background=context.grid.colors.background)
+        grid = image_grid(
+            result.images,
+            rows=1 << ((len(parts) - 1) // 2),
+            background=context.grid.colors.background,
+            on_layout=context.grid.on_layout,
+        )
         w, h = result.images[0].size
         grid = draw_prompt_matrix(grid, w, h, parts, args["margin_size"], context.grid.colors)
         context.save_grid(grid, result.infotexts[0], basename="prompt_matrix")

@@ -153,13 +153,17 @@ class XyzPlot(GenerationScript):
                         out.seeds += result.seeds[:1]
                         out.paths += result.paths
                         out.warnings += [w for w in result.warnings if w not in out.warnings]
-            grid = image_grid(pictures, rows=len(ys), background=context.grid.colors.background)
+            grid = image_grid(
+                pictures, rows=len(ys), background=context.grid.colors.background, on_layout=context.grid.on_layout
+            )
             if args["draw_legend"]:
                 w, h = pictures[0].size
                 grid = draw_grid_annotations(grid, w, h, hor, ver, args["margin_size"], context.grid.colors)
             sub_grids.append(grid)
             sub_infos.append(with_params(infos[iz * len(xs) * len(ys)] or first.infotexts[0], self._keys(plan, args)))
-        z_grid = image_grid(sub_grids, rows=1, background=context.grid.colors.background)
+        z_grid = image_grid(
+            sub_grids, rows=1, background=context.grid.colors.background, on_layout=context.grid.on_layout
+        )
         if args["draw_legend"]:
             titles = [[GridAnnotation(z_axis.format(z))] for z in zs]
             w, h = sub_grids[0].size

@@ -10,11 +10,15 @@ from typing import Any
 from modules import script_loading
 from webui.extensions.api import Callback
 from webui.generation.hooks import AfterCfgParams, CfgDenoisedParams, CfgDenoiserParams
+from webui.images.grid import GridLayout
+from webui.services.prompts import TokenCounterParams
 
 # The core's CFG parameter objects carry A1111's fields and constructor order; callbacks get them unchanged.
 CFGDenoiserParams = CfgDenoiserParams
 CFGDenoisedParams = CfgDenoisedParams
 AfterCFGCallbackParams = AfterCfgParams
+ImageGridLoopParams = GridLayout  # imgs, cols, rows: a change is what the grid is drawn from
+BeforeTokenCounterParams = TokenCounterParams  # prompt, steps, styles, is_positive: a change is what is counted
 
 
 @dataclass
@@ -28,13 +32,6 @@ class ImageSaveParams:
 @dataclass
 class UiTrainTabParams:
     txt2img_preview_params: Any = None
-
-
-@dataclass
-class ImageGridLoopParams:
-    imgs: list[Any]
-    cols: int
-    rows: int
 
 
 @dataclass

@@ -9,9 +9,11 @@ import re
 from typing import Any
 
 from modules import script_loading
+from webui.extensions.a1111.component_hooks import OnComponent
 
 __all__ = [
-    "AlwaysVisible", "PostprocessBatchListArgs", "PostprocessImageArgs", "Script", "ScriptBuiltinUI", "basedir",
+    "AlwaysVisible", "OnComponent", "PostprocessBatchListArgs", "PostprocessImageArgs", "Script", "ScriptBuiltinUI",
+    "basedir",
 ]  # fmt: skip
 
 
