@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from tests.app_fixtures import make_app
+from webui.api.responses import ImageEncoding, PreviewEncoder
 from webui.api.router import install_api
 from webui.app import App
 from webui.images.metadata import read_infotext
@@ -105,6 +106,16 @@ def test_extras_follow_samples_format(client: TestClient) -> None:
     batch = client.post("/sdapi/v1/extra-batch-images", json=body | {"imageList": [{"data": source}] * 2})
     assert batch.status_code == 200, batch.text
     assert [decode(data).format for data in batch.json()["images"]] == ["JPEG", "JPEG"]
+
+
+def test_live_previews_follow_the_encoding_asked_for() -> None:
+    encode = PreviewEncoder()
+    preview = Image.new("RGB", (16, 16), (30, 60, 90))
+    assert decode(encode(preview)).format == "PNG"
+    as_jpeg = encode(preview, ImageEncoding(samples_format="jpg"))
+    assert decode(as_jpeg).format == "JPEG"
+    assert encode(preview, ImageEncoding(samples_format="jpg")) is as_jpeg  # encoded once for every poller
+    assert decode(encode(preview, ImageEncoding(samples_format="webp"))).format == "WEBP"
 
 
 def test_api_log_writes_one_line_per_sdapi_call(app_factory, caplog: pytest.LogCaptureFixture) -> None:

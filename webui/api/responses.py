@@ -103,16 +103,18 @@ def images_base64(
 
 
 class PreviewEncoder:
-    """Encodes each live preview once, however many clients poll for it: the latest image and its base64 PNG."""
+    """Encodes each live preview once, however many clients poll for it: the latest image and its base64 (PNG
+    unless an `encoding` is given: /sdapi/v1/progress follows samples_format, as A1111's)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()  # pollers of the same preview wait for one encoding instead of each encoding
         self._image: Image.Image | None = None
+        self._encoding = PNG
         self._encoded = ""
 
-    def __call__(self, image: Image.Image) -> str:
+    def __call__(self, image: Image.Image, encoding: ImageEncoding = PNG) -> str:
         with self._lock:
-            if image is not self._image:
-                self._encoded = png_base64(image)
-                self._image = image
+            if image is not self._image or encoding != self._encoding:
+                self._encoded = image_base64(image, None, encoding)
+                self._image, self._encoding = image, encoding
             return self._encoded

@@ -9,7 +9,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from webui.api.responses import PreviewEncoder
+from webui.api.responses import ImageEncoding, PreviewEncoder
 from webui.api.router import AppDep
 from webui.api.schemas import MemoryResponse, ProgressResponse, ProgressState
 from webui.app import App
@@ -51,7 +51,7 @@ def get_progress(app: App, skip_current_image: bool, encode_preview: PreviewEnco
     )
     image = None
     if not skip_current_image and job.last_preview is not None:
-        image = encode_preview(job.last_preview)
+        image = encode_preview(job.last_preview, ImageEncoding.from_options(app.options))  # A1111: samples_format
     textinfo = step.textinfo if step is not None else None
     return ProgressResponse(progress=fraction, eta_relative=eta, state=state, current_image=image, textinfo=textinfo)
 
