@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -94,6 +95,10 @@ class Txt2ImgRequest:
     refiner_checkpoint: str | None = None  # A1111's "Refiner" accordion: None = off
     refiner_switch_at: float = 0.8  # fraction of the steps after which the refiner's UNet takes over
     s_min_uncond: float | None = None  # "Negative Guidance minimum sigma"; None = option s_min_uncond
+    # A1111's override_settings: option key → value for this job only, checked against the option specs when the
+    # job is planned and read from its options snapshot, never saved (the API saves them for
+    # override_settings_restore_afterwards=False).
+    override_settings: Mapping[str, Any] = field(default_factory=dict)
 
 
 RESIZE_MODES = ("Just resize", "Crop and resize", "Resize and fill", "Just resize (latent upscale)")

@@ -126,6 +126,30 @@ def hires_field(name: str) -> Apply:
     return apply
 
 
+def override(*keys: str) -> Apply:
+    """A1111's apply_override: the value becomes the cell's option `key` (its override_settings), for that job only."""
+
+    def apply(req: Txt2ImgRequest, x: Any, xs: list[Any]) -> Txt2ImgRequest:
+        return replace(req, override_settings={**req.override_settings, **dict.fromkeys(keys, x)})
+
+    return apply
+
+
+def apply_bool_override(key: str) -> Apply:
+    """A1111's apply_override(boolean=True): "True" (any case) is on, anything else off."""
+    return lambda req, x, xs: override(key)(req, str(x).lower() == "true", xs)
+
+
+def apply_uni_pc_order(req: Txt2ImgRequest, x: Any, xs: list[Any]) -> Txt2ImgRequest:
+    """Matches A1111 1.10: the order is at most steps - 1."""
+    return override("uni_pc_order")(req, max(1, min(x, req.steps - 1)), xs)
+
+
+def apply_refiner(req: Txt2ImgRequest, x: Any, xs: list[Any]) -> Txt2ImgRequest:
+    """The value "None" turns the refiner off; any other value is a checkpoint title or name."""
+    return replace(req, refiner_checkpoint=None if x in ("", "None", "none") else x)
+
+
 def apply_prompt(req: Txt2ImgRequest, x: Any, xs: list[Any]) -> Txt2ImgRequest:
     if xs[0] not in req.prompt and xs[0] not in req.negative_prompt:
         raise UserError(f"Prompt S/R did not find {xs[0]} in prompt or negative prompt.")
@@ -177,10 +201,18 @@ def apply_vae(req: Txt2ImgRequest, x: Any, xs: list[Any]) -> Txt2ImgRequest:
 def axis_options(
     checkpoints: Callable[[], list[str]], vaes: Callable[[], list[str]], styles: Callable[[], list[str]]
 ) -> list[Axis]:
-    """Every axis type of A1111 1.10 in its order (None apply = not supported here yet)."""
+    """Every axis type of A1111 1.10 in its order (None apply = not supported here yet: Image CFG Scale, Initial noise
+    multiplier, Extra noise, Cond. Image Mask Weight, Face restore, Token merging, SGM noise multiplier, FP8 mode).
+    Option axes set the cell's override_settings (A1111's keys); "Eta" sets both etas, as A1111's p.eta is the eta of
+    whichever sampler runs."""
     samplers = lambda: [s.name for s in SAMPLERS]  # noqa: E731
-    unsupported = [
-        "Negative Guidance minimum sigma", "Sigma Churn", "Sigma min", "Sigma max", "Sigma noise",
+    booleans = lambda: ["False", "True"]  # noqa: E731
+    option_axes = [
+        ("Sigma Churn", "s_churn"), ("Sigma min", "s_tmin"), ("Sigma max", "s_tmax"), ("Sigma noise", "s_noise"),
+    ]  # fmt: skip
+    schedule_axes = [
+        ("Schedule min sigma", "sigma_min"), ("Schedule max sigma", "sigma_max"), ("Schedule rho", "rho"),
+        ("Beta schedule alpha", "beta_dist_alpha"), ("Beta schedule beta", "beta_dist_beta"),
     ]  # fmt: skip
     return [
         Axis("Nothing", str, lambda req, x, xs: req, "nothing"),
@@ -197,10 +229,11 @@ def axis_options(
         Axis("Hires sampler", str, apply_hires_sampler, choices=samplers, mode="txt2img"),
         Axis("Sampler", str, apply_sampler, "value", samplers, mode="img2img"),
         Axis("Checkpoint name", str, field("checkpoint"), "value", checkpoints, cost=1.0),
-        *(Axis(label, float, None) for label in unsupported),
+        Axis("Negative Guidance minimum sigma", float, field("s_min_uncond")),
+        *(Axis(label, float, override(key)) for label, key in option_axes),
         Axis("Schedule type", str, field("scheduler"), choices=lambda: list(SCHEDULE_TYPES)),
-        *(Axis(label, float, None) for label in ("Schedule min sigma", "Schedule max sigma", "Schedule rho")),
-        *(Axis(label, float, None) for label in ("Beta schedule alpha", "Beta schedule beta", "Eta")),
+        *(Axis(label, float, override(key)) for label, key in schedule_axes),
+        Axis("Eta", float, override("eta_ancestral", "eta_ddim")),
         Axis("Clip skip", int, field("clip_skip")),
         Axis("Denoising", float, apply_denoising),
         Axis("Initial noise multiplier", float, None),
@@ -215,15 +248,20 @@ def axis_options(
         Axis("Cond. Image Mask Weight", float, None, mode="img2img"),
         Axis("VAE", str, apply_vae, choices=lambda: ["None", *vaes()], cost=0.7),
         Axis("Styles", str, apply_styles, choices=styles),
-        Axis("UniPC Order", int, None, cost=0.5),
+        Axis("UniPC Order", int, apply_uni_pc_order, cost=0.5),
         Axis("Face restore", str, None, "value"),
         Axis("Token merging ratio", float, None),
         Axis("Token merging ratio high-res", float, None),
-        Axis("Always discard next-to-last sigma", str, None, choices=lambda: ["False", "True"]),
-        Axis("SGM noise multiplier", str, None, choices=lambda: ["False", "True"]),
-        Axis("Refiner checkpoint", str, None, choices=lambda: ["None", *checkpoints()], cost=1.0),
-        Axis("Refiner switch at", float, None),
-        Axis("RNG source", str, None, choices=lambda: ["GPU", "CPU", "NV"]),
+        Axis(
+            "Always discard next-to-last sigma",
+            str,
+            apply_bool_override("always_discard_next_to_last_sigma"),
+            choices=booleans,
+        ),
+        Axis("SGM noise multiplier", str, None, choices=booleans),
+        Axis("Refiner checkpoint", str, apply_refiner, choices=lambda: ["None", *checkpoints()], cost=1.0),
+        Axis("Refiner switch at", float, field("refiner_switch_at")),
+        Axis("RNG source", str, override("randn_source"), choices=lambda: ["GPU", "CPU"]),
         Axis("FP8 mode", str, None, choices=lambda: ["Disable", "Enable for SDXL", "Enable"], cost=0.9),
         Axis("Size", str, apply_size),
     ]
