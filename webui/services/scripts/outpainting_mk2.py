@@ -170,9 +170,10 @@ class _Settings:
 
 def _expand(
     context: ScriptContext, base: Img2ImgRequest, pictures: list[Image.Image], step: Expansion, settings: _Settings,
-    seed: int,
 ) -> tuple[list[Image.Image], GenerationResult]:  # fmt: skip
-    """One direction for every picture of the batch: one sub-generation inpainting the window at the new edge."""
+    """One direction for every picture of the batch: one sub-generation inpainting the window at the new edge,
+    with the request's own seed (A1111 sets none: a fixed seed is reused by every side and every batch, -1 draws a
+    new random one for each sub-generation)."""
     filled = [step.noise_filled(p, settings.shape) for p in pictures]
     box = step.window(base.size)
     inpaint = InpaintSpec(
@@ -180,9 +181,8 @@ def _expand(
         only_masked=False,
     )  # fmt: skip
     request = replace(
-        base, init_images=tuple(f.crop(box) for f in filled), inpaint=inpaint, seed=seed,
-        batch=BatchSpec(size=len(filled)), size=Size(box[2] - box[0], box[3] - box[1]),
-        resize_mode="Just resize", save_images=False,
+        base, init_images=tuple(f.crop(box) for f in filled), inpaint=inpaint, batch=BatchSpec(size=len(filled)),
+        size=Size(box[2] - box[0], box[3] - box[1]), resize_mode="Just resize", save_images=False,
     )  # fmt: skip
     result = context.generate(request)
     made = result.images[result.index_of_first_image :]
@@ -247,15 +247,15 @@ class OutpaintingMk2(GenerationScript):
         _, _, *amounts = outpaint_layout(init.width, init.height, settings.pixels, list(settings.directions))
         sides = [(d, n) for d, n in zip(DIRECTIONS, amounts, strict=True) if n > 0]
         context.expect(request.batch.count * len(sides))
-        seed, first = resolve_seed(request.seed), None
+        first: GenerationResult | None = None
         pictures: list[Image.Image] = []
-        for n in range(request.batch.count):
+        for _ in range(request.batch.count):
             batch = [init] * request.batch.size
             for direction, amount in sides:
                 if context.interrupted:
                     break
                 step = Expansion(direction, amount, batch[0].width, batch[0].height)
-                batch, result = _expand(context, request, batch, step, settings, seed + n)
+                batch, result = _expand(context, request, batch, step, settings)
                 first = first or result
             pictures += batch
             if context.interrupted:
@@ -279,7 +279,7 @@ class OutpaintingMk2(GenerationScript):
             model_hash=first.model_hash if first else None,
         )  # fmt: skip
         if len(pictures) > 1 or not context.grid.only_if_multiple:
-            grid = image_grid(pictures, background=context.grid.colors.background)
+            grid = image_grid(pictures, background=context.grid.colors.background, on_layout=context.grid.on_layout)
             if base.save_images:
                 context.save_grid(grid, info)
             if context.grid.return_grid:
