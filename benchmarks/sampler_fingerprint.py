@@ -85,7 +85,9 @@ def cases() -> dict[str, Callable[[], Any]]:
     )
     made["controlnet canny"] = lambda: Txt2ImgRequest(
         **{**base, "sampler": "Euler"},
-        controls=(ControlUnit(enabled=True, module="canny", model="tiny-controlnet", image=picture(), processor_res=64),),
+        controls=(
+            ControlUnit(enabled=True, module="canny", model="tiny-controlnet", image=picture(), processor_res=64),
+        ),
     )
     made["controlnet cond-only, guidance window"] = lambda: Txt2ImgRequest(
         **{**base, "sampler": "Heun"},
@@ -97,8 +99,9 @@ def cases() -> dict[str, Callable[[], Any]]:
         ),
     )  # fmt: skip
     made["sdxl"] = lambda: Txt2ImgRequest(**{**base, "sampler": "Euler a", "checkpoint": "tiny-sdxl.safetensors"})
+    sdxl_hires = HiresSpec(scale=1.5, steps=2)
     made["sdxl hires"] = lambda: Txt2ImgRequest(
-        **{**base, "sampler": "DPM++ 2M", "checkpoint": "tiny-sdxl.safetensors", "hires": HiresSpec(scale=1.5, steps=2)}
+        **{**base, "sampler": "DPM++ 2M", "checkpoint": "tiny-sdxl.safetensors", "hires": sdxl_hires}
     )
     return made
 

@@ -13,6 +13,8 @@ import torch
 from webui.generation.guidance import UncondSkip, rescale_cfg
 from webui.generation.hooks import CfgCallbacks, CfgDenoiserParams
 from webui.generation.samplers.schedules import DiscreteSigmas
+from webui.generation.samplers.steppers import upload
+from webui.generation.step_inputs import StepInputs, host_sigma
 from webui.prompting.encode import Conditioning
 
 
@@ -99,6 +101,7 @@ class CfgDenoiser:
         self.uncond_time_ids = uncond_time_ids  # SDXL refiner: the negative rows' aesthetic score differs
         self.cfg_rescale = cfg_rescale  # option cfg_rescale (phi); 0 = plain CFG
         self.callbacks = callbacks  # extensions' cfg_denoiser / cfg_denoised / cfg_after_cfg; None: none
+        self.inputs = StepInputs(sigmas.sigma_to_t)  # per-step tensors made once: timesteps, contexts, flags
 
     def _residuals(self, control: ControlInput) -> dict[str, Any]:
         """Sum the ControlNet residuals of every active unit (multi-ControlNet adds them, as diffusers does), and
@@ -135,38 +138,57 @@ class CfgDenoiser:
         uncond: list[bool] | None = None,
         image_cond: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """One UNet call for len(conds) copies of x; conds all have the same token length."""
+        """One UNet call for len(conds) copies of x; conds all have the same token length. Per call only x's rows
+        are made; the timesteps, contexts and the rest come from self.inputs, and sigma is read on the CPU."""
         n = x.shape[0]
         dtype = self.unet.dtype
+        flags = tuple(uncond or [False] * len(conds))
         x_in = x.repeat(len(conds), 1, 1, 1)
-        sig = sigma.reshape(1).to(x.device).expand(x_in.shape[0]).reshape(-1, 1, 1, 1)
-        context = torch.cat([c.context.expand(n, -1, -1) for c in conds]).to(x.device, dtype)
+        sig = host_sigma(sigma)  # 0-d on the CPU: a scalar operand for the device kernels, no copy, no sync
+        context = self._context(conds, n, x.device, dtype)
         kwargs: dict[str, Any] = {}
         if self.time_ids is not None:
-            pooled = torch.cat([c.pooled.expand(n, -1) for c in conds if c.pooled is not None])
-            kwargs["added_cond_kwargs"] = {
-                "text_embeds": pooled.to(x.device, dtype),
-                "time_ids": self._time_ids(uncond or [False] * len(conds), n).to(x.device, dtype),
-            }
+            kwargs["added_cond_kwargs"] = self._added_cond(conds, flags, n, x.device, dtype)
         c_in = 1 / (sig**2 + 1) ** 0.5
-        t = self.sigmas.sigma_to_t(sig.reshape(-1).float().cpu()).to(x.device)
+        t = self.inputs.timesteps(sig, x_in.shape[0], x.device)
         model_in = x_in * c_in
         if self.controls:
-            flags = torch.tensor([flag for flag in (uncond or [False] * len(conds)) for _ in range(n)])
             control = ControlInput(
-                model_in.to(dtype), t, context, kwargs.get("added_cond_kwargs"), flags, self.step - 1, sigma
-            )
+                model_in.to(dtype), t, context, kwargs.get("added_cond_kwargs"),
+                self.inputs.uncond_flags(flags, n), self.step - 1, sig,
+            )  # fmt: skip
             extra = self._residuals(control)
             if "image_embeds" in extra:  # IP-Adapters: the UNet reads them from added_cond_kwargs
                 added = kwargs.get("added_cond_kwargs") or {}
                 kwargs["added_cond_kwargs"] = {**added, "image_embeds": extra.pop("image_embeds")}
             kwargs.update(extra)
         if image_cond is not None:
-            model_in = torch.cat([model_in, image_cond.repeat(len(conds), 1, 1, 1).to(x.device)], dim=1)
+            model_in = torch.cat([model_in, self.inputs.repeated(image_cond, len(conds), x.device)], dim=1)
         out = self.unet(model_in.to(dtype), t, encoder_hidden_states=context, **kwargs).sample.float()
         if self.prediction == "v_prediction":
             return x_in * (1 / (sig**2 + 1)) + out * (-sig / (sig**2 + 1) ** 0.5)
         return x_in - out * sig
+
+    def _context(self, conds: list[Conditioning], n: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+        """The conds' contexts for n images each, concatenated: made again only when the conds change (prompt
+        editing) or the batch size does."""
+        return self.inputs.by_identity.get(
+            conds,
+            ("context", n, device, dtype),
+            lambda: torch.cat([c.context.expand(n, -1, -1) for c in conds]).to(device, dtype),
+        )
+
+    def _added_cond(
+        self, conds: list[Conditioning], flags: tuple[bool, ...], n: int, device: torch.device, dtype: torch.dtype
+    ) -> dict[str, torch.Tensor]:
+        """SDXL's pooled text vectors and size conditioning for the rows, made once per conds and batch size."""
+
+        def make() -> tuple[torch.Tensor, torch.Tensor]:
+            pooled = torch.cat([c.pooled.expand(n, -1) for c in conds if c.pooled is not None])
+            return pooled.to(device, dtype), upload(self._time_ids(list(flags), n).to(dtype), device)
+
+        pooled, time_ids = self.inputs.by_identity.get(conds, ("added", flags, n, device, dtype), make)
+        return {"text_embeds": pooled, "time_ids": time_ids}
 
     def _evaluate(
         self,
@@ -218,7 +240,7 @@ class CfgDenoiser:
         if self.cfg_scale == 1.0 and len(positives) == 1 and positives[0][1] == 1.0:
             outs = self._evaluate(x, sigma, [positives[0][0]], image_cond=image_cond)
             return (on_outputs(outs) if on_outputs else outs)[0]
-        if self.uncond_skip is not None and self.uncond_skip.skips(step, sigma):
+        if self.uncond_skip is not None and self.uncond_skip.skips(step, host_sigma(sigma)):
             outs = self._evaluate(x, sigma, [c for c, _ in positives], image_cond=image_cond)
             outs = on_outputs(outs) if on_outputs else outs
             return self._combine(positives, outs, outs[0])  # the first sub-prompt stands in for the negative
@@ -228,7 +250,8 @@ class CfgDenoiser:
         guided = self._combine(positives, outs[:-1], outs[-1])
         if self.cfg_rescale > 0:  # the positive estimate: the sub-prompts combined at CFG scale 1
             positive = outs[-1] + sum((out - outs[-1]) * w for (_, w), out in zip(positives, outs[:-1], strict=True))
-            guided = rescale_cfg(x, sigma, guided, positive, self.cfg_rescale)
+            on_device = self.inputs.device_sigma(host_sigma(sigma), x.device)
+            guided = rescale_cfg(x, on_device, guided, positive, self.cfg_rescale)
         return guided
 
     def _call_with_callbacks(
@@ -237,9 +260,10 @@ class CfgDenoiser:
         """A1111's order: cfg_denoiser may change the inputs, cfg_denoised the model outputs (rows of all
         sub-prompts, then the negative), cfg_after_cfg the combined estimate."""
         first = step_conds.positives[0][0]
+        given = upload(host_sigma(sigma), x.device)  # callbacks get sigma on x's device (their own copy)
         params = callbacks.before_model(
             CfgDenoiserParams(
-                x, self.image_cond, sigma, callbacks.sampling_step, callbacks.total_steps,
+                x, self.image_cond, given, callbacks.sampling_step, callbacks.total_steps,
                 _text_cond(first), _text_cond(step_conds.negative), self,
             )
         )  # fmt: skip
@@ -251,7 +275,8 @@ class CfgDenoiser:
             changed = callbacks.after_model(torch.cat(outs), self.unet)
             return list(changed.split(n))
 
-        denoised = self._guided(params.x, params.sigma, step, step_conds, params.image_cond, on_outputs)
+        used_sigma = sigma if params.sigma is given else params.sigma
+        denoised = self._guided(params.x, used_sigma, step, step_conds, params.image_cond, on_outputs)
         return callbacks.after_cfg(denoised)
 
     def _combine(

@@ -14,7 +14,7 @@ from webui.generation.samplers.steppers import (
     StepInfo,
     ancestral_step,
     as_sigma,
-    sigma_list,
+    host_schedule,
     to_d,
 )
 
@@ -31,7 +31,7 @@ def euler_ancestral(
 ) -> torch.Tensor:
     """Euler steps with ancestral noise (k-diffusion's sample_euler_ancestral; the ODE of Karras et al. 2022
     arXiv:2206.00364, the ancestral split of Ho et al. 2020 arXiv:2006.11239). A1111's "Euler a"."""
-    sig = sigma_list(sigmas)
+    sigmas, sig = host_schedule(sigmas)
     total = len(sig) - 1
     for i in range(total):
         denoised = denoise(x, sigmas[i])
@@ -55,7 +55,7 @@ def dpm_2_ancestral(
 ) -> torch.Tensor:
     """DPM-Solver-2 midpoint steps (Lu et al. 2022, arXiv:2206.00927) down to sigma_down, then ancestral noise;
     the last step (sigma_down = 0) is plain Euler without noise (k-diffusion's sample_dpm_2_ancestral)."""
-    sig = sigma_list(sigmas)
+    sigmas, sig = host_schedule(sigmas)
     total = len(sig) - 1
     for i in range(total):
         denoised = denoise(x, sigmas[i])
@@ -87,7 +87,7 @@ def lcm(
     consistency boundary scalings c_skip/c_out; the grid comes from schedules.LCMSigmas (given to the denoiser and
     the schedule), the scalings differ from identity by less than 1e-5 on that grid and are left out.
     """
-    sig = sigma_list(sigmas)
+    sigmas, sig = host_schedule(sigmas)
     total = len(sig) - 1
     for i in range(total):
         denoised = denoise(x, sigmas[i])

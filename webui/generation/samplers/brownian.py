@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-from webui.generation.samplers.steppers import NoiseLike
+from webui.generation.samplers.steppers import NoiseLike, upload
 
 NoiseSampler = Callable[[float, float], torch.Tensor]
 
@@ -93,7 +93,7 @@ class BrownianTreeNoise:
         sign = 1.0 if sigma_next >= sigma else -1.0
         scale = sign / math.sqrt(max(hi - lo, 1e-30))
         w = torch.stack([(path(hi) - path(lo)) * scale for path in self.paths])
-        return w.to(self.device, self.dtype)
+        return upload(w.to(self.dtype), self.device)  # the tree lives on the CPU: no stream sync for the copy
 
 
 def image_seeds(noise: NoiseLike) -> list[int] | None:

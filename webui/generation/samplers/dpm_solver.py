@@ -17,7 +17,14 @@ import math
 
 import torch
 
-from webui.generation.samplers.steppers import Denoise, NoiseLike, StepCallback, StepInfo, ancestral_step
+from webui.generation.samplers.steppers import (
+    Denoise,
+    NoiseLike,
+    StepCallback,
+    StepInfo,
+    ancestral_step,
+    host_schedule,
+)
 
 
 def _sigma(t: float) -> float:
@@ -130,6 +137,7 @@ def dpm_fast(
     the smallest positive sigma, mostly third order, `len(sigmas) - 1` model evaluations in all. on_step is called
     once per solver step (about a third of the evaluations). Ends at the smallest positive sigma, as k-diffusion;
     one positive sigma (one step) gives the x0 estimate."""
+    sigmas, _ = host_schedule(sigmas)
     sigma_min, sigma_max = _ends(sigmas)
     if sigma_min >= sigma_max:
         return _single_sigma(denoise, x, sigmas, on_step)
@@ -204,6 +212,7 @@ def dpm_adaptive(
     sigma, as k-diffusion."""
     if order not in (2, 3):
         raise ValueError("order should be 2 or 3")
+    sigmas, _ = host_schedule(sigmas)
     sigma_min, sigma_max = _ends(sigmas)
     if sigma_min >= sigma_max:
         return _single_sigma(denoise, x, sigmas, on_step)

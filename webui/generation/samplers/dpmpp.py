@@ -20,7 +20,7 @@ from webui.generation.samplers.steppers import (
     StepInfo,
     ancestral_step,
     as_sigma,
-    sigma_list,
+    host_schedule,
     to_d,
 )
 
@@ -40,7 +40,7 @@ def dpmpp_2m(
 ) -> torch.Tensor:
     """DPM-Solver++(2M) (Lu et al. 2022, arXiv:2211.01095, Algorithm 2): multistep second order in log sigma;
     the first step and the step to sigma = 0 are first order (k-diffusion's sample_dpmpp_2m)."""
-    sig = sigma_list(sigmas)
+    sigmas, sig = host_schedule(sigmas)
     total = len(sig) - 1
     old_denoised: torch.Tensor | None = None
     for i in range(total):
@@ -70,7 +70,7 @@ def dpmpp_2s_ancestral(
 ) -> torch.Tensor:
     """DPM-Solver++(2S) single-step second order (Lu et al. 2022, arXiv:2211.01095, Algorithm 1, r = 1/2) down to
     sigma_down, then ancestral noise (k-diffusion's sample_dpmpp_2s_ancestral). A1111's "DPM++ 2S a"."""
-    sig = sigma_list(sigmas)
+    sigmas, sig = host_schedule(sigmas)
     total = len(sig) - 1
     for i in range(total):
         denoised = denoise(x, sigmas[i])
@@ -102,7 +102,7 @@ def dpmpp_sde(
     """Stochastic DPM-Solver++ (k-diffusion's sample_dpmpp_sde): two stages per step, each an ancestral
     DPM-Solver++ step with Brownian noise (Lu et al. 2022 arXiv:2211.01095; SDE form of Song et al. 2021
     arXiv:2011.13456); the step to sigma = 0 is Euler. A1111's "DPM++ SDE"."""
-    sig = sigma_list(sigmas)
+    sigmas, sig = host_schedule(sigmas)
     total = len(sig) - 1
     noise_at = brownian_noise(x, sigmas, noise)
     for i in range(total):
@@ -140,7 +140,7 @@ def dpmpp_2m_sde(
     ("DPM++ 2M SDE Heun"). The step to sigma = 0 returns the x0 estimate."""
     if solver_type not in ("midpoint", "heun"):
         raise ValueError("solver_type must be 'heun' or 'midpoint'")
-    sig = sigma_list(sigmas)
+    sigmas, sig = host_schedule(sigmas)
     total = len(sig) - 1
     noise_at = brownian_noise(x, sigmas, noise)
     old_denoised: torch.Tensor | None = None
@@ -195,7 +195,7 @@ def dpmpp_3m_sde(
     """DPM-Solver++(3M) SDE (Lu et al. 2022 arXiv:2211.01095, third-order multistep with the phi functions of
     the exponential integrator; k-diffusion's sample_dpmpp_3m_sde) with Brownian noise; the step to sigma = 0
     returns the x0 estimate."""
-    sig = sigma_list(sigmas)
+    sigmas, sig = host_schedule(sigmas)
     total = len(sig) - 1
     noise_at = brownian_noise(x, sigmas, noise)
     denoised_1: torch.Tensor | None = None

@@ -12,7 +12,16 @@ import math
 import torch
 
 from webui.generation.samplers.schedules import karras_sigmas
-from webui.generation.samplers.steppers import Denoise, NoiseLike, StepCallback, StepInfo, as_sigma, sigma_list, to_d
+from webui.generation.samplers.steppers import (
+    Denoise,
+    NoiseLike,
+    StepCallback,
+    StepInfo,
+    as_sigma,
+    host_schedule,
+    sigma_list,
+    to_d,
+)
 
 # {sigma where a restart begins: (restart steps + 1, restart times, sigma to restart from)}
 RestartList = dict[float, tuple[int, int, float]]
@@ -63,7 +72,8 @@ def restart(
 ) -> torch.Tensor:
     """Restart sampling (Xu et al. 2023, arXiv:2306.14878): Heun steps; where a step starts above where the last
     one ended, per-image noise lifts x to that level first. on_step counts Heun steps (the restart ones too)."""
-    pairs = restart_steps(sigma_list(sigmas), restart_list)
+    sigmas, sig = host_schedule(sigmas)
+    pairs = restart_steps(sig, restart_list)
     last: float | None = None
     for k, (sigma, sigma_next) in enumerate(pairs):
         if last is not None and last < sigma:

@@ -47,6 +47,23 @@ def sigma_list(sigmas: torch.Tensor) -> list[float]:
     return [float(s) for s in sigmas.detach().cpu().tolist()]
 
 
+def host_schedule(sigmas: torch.Tensor) -> tuple[torch.Tensor, list[float]]:
+    """The schedule's CPU copy and its Python floats, made once before a loop (its one device sync). Loops hand
+    denoise() the CPU copy's 0-d entries (and as_sigma() CPU tensors), so reading a sigma as a number never waits
+    for the device; diffusers' schedulers keep their sigmas on the CPU for the same reason."""
+    host = sigmas.detach().cpu()
+    return host, [float(s) for s in host.tolist()]
+
+
+def upload(tensor: torch.Tensor, device: torch.device | str) -> torch.Tensor:
+    """A CPU tensor on `device` without making the host wait: CUDA copies go from pinned memory with
+    non_blocking (a plain .to() from pageable memory synchronises the stream). Same values as .to(device)."""
+    target = torch.device(device)
+    if target.type != "cuda" or tensor.device.type != "cpu":
+        return tensor.to(target)
+    return tensor.pin_memory().to(target, non_blocking=True)
+
+
 def as_sigma(sigmas: torch.Tensor, value: float) -> torch.Tensor:
     """A computed sigma as a 0-d tensor on the schedule's device and dtype, as denoise() expects."""
     return sigmas.new_tensor(value)
@@ -106,7 +123,7 @@ def euler(
     s_noise: float = 1.0,
 ) -> torch.Tensor:
     """First-order steps of the probability-flow ODE (Karras et al. 2022, Algorithm 2 with Euler steps)."""
-    sig = sigma_list(sigmas)
+    sigmas, sig = host_schedule(sigmas)
     total = len(sig) - 1
     for i in range(total):
         x, sigma_hat = _churn(x, sig[i], total, noise, s_churn, s_tmin, s_tmax, s_noise)
@@ -129,7 +146,7 @@ def heun(
     s_noise: float = 1.0,
 ) -> torch.Tensor:
     """Second-order Heun steps (Karras et al. 2022, Algorithms 1-2); the step to sigma = 0 is plain Euler."""
-    sig = sigma_list(sigmas)
+    sigmas, sig = host_schedule(sigmas)
     total = len(sig) - 1
     for i in range(total):
         x, sigma_hat = _churn(x, sig[i], total, noise, s_churn, s_tmin, s_tmax, s_noise)
@@ -160,7 +177,7 @@ def dpm_2(
 ) -> torch.Tensor:
     """DPM2: the midpoint method in log sigma (DPM-Solver-2, Lu et al. 2022 arXiv:2206.00927, with Karras et al.
     2022 Algorithm 2's churn), as k-diffusion's sample_dpm_2; the step to sigma = 0 is plain Euler."""
-    sig = sigma_list(sigmas)
+    sigmas, sig = host_schedule(sigmas)
     total = len(sig) - 1
     for i in range(total):
         x, sigma_hat = _churn(x, sig[i], total, noise, s_churn, s_tmin, s_tmax, s_noise)
@@ -209,7 +226,7 @@ def lms(
 ) -> torch.Tensor:
     """Linear multistep (Adams-Bashforth) over the ODE derivatives of the last `order` steps, in sigma
     (k-diffusion's sample_lms; Karras et al. 2022 §3 for the ODE)."""
-    sig = sigma_list(sigmas)
+    sigmas, sig = host_schedule(sigmas)
     total = len(sig) - 1
     ds: list[torch.Tensor] = []
     for i in range(total):

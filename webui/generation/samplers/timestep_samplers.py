@@ -26,7 +26,7 @@ from webui.generation.samplers.steppers import (
     StepCallback,
     StepInfo,
     ancestral_step,
-    sigma_list,
+    host_schedule,
 )
 
 CFGPP_SCALE = 1 / 12.5  # A1111 1.10: DDIM CFG++ maps CFG 0..12.5 onto the paper's lambda 0..1
@@ -58,7 +58,7 @@ def ddim(
 ) -> torch.Tensor:
     """DDIM (Song et al. 2020, "Denoising Diffusion Implicit Models", arXiv:2010.02502, eq. 12) in sigma space;
     eta = 0 is deterministic (and equals Euler), eta = 1 is DDPM-like. A1111's default eta for DDIM is 0."""
-    sig = sigma_list(sigmas)
+    sigmas, sig = host_schedule(sigmas)
     total = len(sig) - 1
     for i in range(total):
         denoised = denoise(x, sigmas[i])
@@ -84,7 +84,7 @@ def ddim_cfgpp(
     has no separate unconditional prediction and gives plain DDIM.
     """
     split = getattr(denoise, "denoise_with_uncond", None)
-    sig = sigma_list(sigmas)
+    sigmas, sig = host_schedule(sigmas)
     total = len(sig) - 1
     for i in range(total):
         if split is not None:
@@ -106,7 +106,7 @@ def plms(
     """PLMS, pseudo linear multistep (Liu et al. 2022, "Pseudo Numerical Methods for Diffusion Models on Manifolds",
     arXiv:2202.09778, eq. 12): the DDIM step with eps replaced by a 4th-order Adams-Bashforth combination of the
     last eps; the first step is the pseudo improved Euler (two model evaluations). Matches A1111 1.10's plms."""
-    sig = sigma_list(sigmas)
+    sigmas, sig = host_schedule(sigmas)
     total = len(sig) - 1
     old_eps: list[torch.Tensor] = []
     for i in range(total):
@@ -196,7 +196,7 @@ def unipc(
     the last predicted point, so the model is evaluated len(sigmas) - 1 times, as A1111's for the same steps."""
     if variant not in ("bh1", "bh2"):
         raise ValueError("variant must be 'bh1' or 'bh2'")
-    sig = sigma_list(sigmas)
+    sigmas, sig = host_schedule(sigmas)
     total = len(sig) - 1
     to_zero = sig[-1] == 0
     grid = sig[:-1] if to_zero else sig
