@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Everything we check when a GPU machine is lent, in one run (about 8 minutes on an H200):
-# the GPU correctness checks, the benchmarks at full SD1.5 size (random weights), then the non-browser tests on the GPU.
+# Everything we check when a GPU machine is lent, in one run (about 10-11 minutes on an H200):
+# the GPU correctness checks, the benchmarks at full SD1.5 size and txt2img at full SDXL size (random weights; txt2img
+# with 10 repeats and per-step CUDA-event timings), then the non-browser tests on the GPU.
 # The machine has its own torch; our pinned diffusers/transformers travel as wheels in .whl/ (see ARCHITECTURE.md).
 #   OUT=/some/folder bash benchmarks/gpu_session.sh
 set -o pipefail
@@ -22,7 +23,10 @@ stage "gpu_checks"
 timeout 180 python3 benchmarks/gpu_checks.py 2>&1 | quiet | tee "$OUT/gpu_checks.log"
 
 stage "bench_txt2img sd15 512"
-timeout 150 python3 benchmarks/bench_txt2img.py --model sd15 --device cuda --size 512 --steps 20 --repeats 3 2>&1 | quiet | tee "$OUT/bench_txt2img.log"
+timeout 180 python3 benchmarks/bench_txt2img.py --model sd15 --device cuda --size 512 --steps 20 2>&1 | quiet | tee "$OUT/bench_txt2img.log"
+
+stage "bench_txt2img sdxl 1024"
+timeout 300 python3 benchmarks/bench_txt2img.py --model sdxl --device cuda --size 1024 --steps 20 2>&1 | quiet | tee "$OUT/bench_txt2img_sdxl.log"
 
 stage "bench_controlnet sd15 512"
 timeout 170 python3 benchmarks/bench_controlnet.py --model sd15 --device cuda --size 512 --steps 20 --repeats 3 2>&1 | quiet | tee "$OUT/bench_controlnet.log"
