@@ -22,6 +22,9 @@ python3 -c "import torch, diffusers, transformers; print('torch', torch.__versio
 stage "gpu_checks"
 timeout 180 python3 benchmarks/gpu_checks.py 2>&1 | quiet | tee "$OUT/gpu_checks.log"
 
+stage "sync_check (host-device syncs inside the sampling loops, tiny models)"
+timeout 150 python3 benchmarks/sync_check.py 2>&1 | quiet | tee "$OUT/sync_check.log"
+
 stage "bench_txt2img sd15 512"
 timeout 180 python3 benchmarks/bench_txt2img.py --model sd15 --device cuda --size 512 --steps 20 2>&1 | quiet | tee "$OUT/bench_txt2img.log"
 
