@@ -34,7 +34,7 @@ def image_grid(params):
 
 def token_counter(params):
     assert isinstance(params, script_callbacks.BeforeTokenCounterParams)
-    SEEN["counter"].append((params.prompt, params.steps, params.is_positive))
+    SEEN["counter"].append((params.prompt, params.steps, params.styles, params.is_positive))
     if CHANGE["more_words"]:
         params.prompt += CHANGE["more_words"]
 
@@ -98,9 +98,9 @@ def test_image_grid_callback_sees_and_changes_the_batch_grid(app_factory, tmp_pa
 def test_before_token_counter_changes_what_is_counted(app_factory, tmp_path: Path) -> None:
     app, ext = extension_app(app_factory, tmp_path)
     plain = app.prompts.token_count("a red ball")
-    assert ext.SEEN["counter"] == [("a red ball", 20, True)]
-    app.prompts.token_count("blurry", negative=True)
-    assert ext.SEEN["counter"][-1] == ("blurry", 20, False)
+    assert ext.SEEN["counter"] == [("a red ball", 20, [], True)]
+    app.prompts.token_count("blurry", negative=True, styles=["Film"])
+    assert ext.SEEN["counter"][-1] == ("blurry", 20, ["Film"], False)
     ext.CHANGE["more_words"] = ", in a green field"
     assert app.prompts.token_count("a red ball")[0] > plain[0]
     assert app.prompts.token_counter_text("a red ball") == f"{plain[0] + 5}/75"

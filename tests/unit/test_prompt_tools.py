@@ -73,3 +73,12 @@ def test_styles_round_trip(tmp_path: Path) -> None:
 def test_a_style_needs_a_name(tmp_path: Path) -> None:
     with pytest.raises(UserError):
         PromptTools(tmp_path / "styles.csv").save_style("  ", "x")
+
+
+def test_selected_styles_are_counted_as_in_a1111(tmp_path: Path) -> None:
+    tools = PromptTools(tmp_path / "styles.csv")
+    tools.save_style("Film", "film grain, {prompt}, 35mm", "blurry photo")
+    assert tools.token_count("a cat") == (2, 75)
+    assert tools.token_count("a cat", styles=["Film"]) == tools.token_count("film grain, a cat, 35mm")
+    assert tools.token_counter_text("ugly", negative=True, styles=["Film"]) == "4/75"  # "ugly, blurry photo"
+    assert tools.token_count("a cat", styles=["Gone"]) == (2, 75)  # an unknown style adds nothing

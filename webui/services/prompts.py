@@ -90,12 +90,15 @@ class PromptTools:
     ) -> tuple[int, int]:
         """(tokens, limit) as A1111's counter: comments and extra-network tags (`<lora:…>`) are not counted; AND
         parts and prompt-editing steps are counted separately and the largest wins; the limit is 75 per chunk.
-        The `before_count` hooks see the prompt, steps and styles first and may change them."""
+        The selected `styles` are applied first (A1111's include_styles_into_token_counters, on by default). The
+        `before_count` hooks see the prompt, steps and styles before anything and may change them."""
         if self.before_count:
             params = TokenCounterParams(text or "", int(steps), list(styles), is_positive=not negative)
             for hook in list(self.before_count):
                 hook(params)
-            text, steps, negative = params.prompt, params.steps, not params.is_positive
+            text, steps, styles, negative = params.prompt, params.steps, params.styles, not params.is_positive
+        if styles:
+            text = apply_styles(text or "", select_styles(styles, self.styles()), negative=negative)
         text = strip_comments(text or "")
         text, _ = parse_extra_networks(text)
         try:
@@ -108,10 +111,10 @@ class PromptTools:
         limit = -(-max(count, 1) // CHUNK_LENGTH) * CHUNK_LENGTH
         return count, limit
 
-    def token_counter_text(self, text: str | None, *, negative: bool = False) -> str:
+    def token_counter_text(self, text: str | None, *, negative: bool = False, styles: Sequence[str] = ()) -> str:
         """The counter's label, e.g. "12/75"; "?/75" when the tokenizer cannot be loaded."""
         try:
-            count, limit = self.token_count(text, negative=negative)
+            count, limit = self.token_count(text, negative=negative, styles=styles)
         except Exception:
             log.exception("counting prompt tokens failed")
             return f"?/{CHUNK_LENGTH}"

@@ -108,27 +108,29 @@ def render_prompt_row(tab: str) -> PromptRow:
 
 
 def bind_prompt_tools(row: PromptRow, tools: PromptTools) -> None:
-    """Token counters (updated as the user types; only the latest pending count runs) and the styles."""
+    """Token counters (updated as the user types or picks styles, which count as in A1111; only the latest pending
+    count runs) and the styles."""
 
-    def count(text: str | None) -> str:
-        return tools.token_counter_text(text)
+    def count(text: str | None, styles: list[str] | None) -> str:
+        return tools.token_counter_text(text, styles=styles or ())
 
-    def count_negative(text: str | None) -> str:
-        return tools.token_counter_text(text, negative=True)
+    def count_negative(text: str | None, styles: list[str] | None) -> str:
+        return tools.token_counter_text(text, negative=True, styles=styles or ())
 
     for box, counter, handler in (
         (row.prompt, row.token_counter, count),
         (row.negative_prompt, row.negative_token_counter, count_negative),
     ):
-        box.change(
-            handler,
-            inputs=[box],
-            outputs=[counter],
-            queue=False,
-            trigger_mode="always_last",
-            show_progress="hidden",
-            api_visibility="private",
-        )
+        for trigger in (box, row.styles.dropdown):
+            trigger.change(
+                handler,
+                inputs=[box, row.styles.dropdown],
+                outputs=[counter],
+                queue=False,
+                trigger_mode="always_last",
+                show_progress="hidden",
+                api_visibility="private",
+            )
     bind_styles(row.styles, tools, row.prompt, row.negative_prompt)
     for button, (label, (_, needs)) in zip(row.interrogate, INTERROGATORS.items(), strict=False):  # img2img only
         button.click(partial(_no_interrogator, label, needs), show_progress="hidden", api_visibility="private")
