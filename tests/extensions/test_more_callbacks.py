@@ -10,6 +10,7 @@ from types import ModuleType
 from typing import Any
 
 import gradio as gr
+import torch
 
 from tests.extensions.conftest import write_script
 from webui.core.types import Size
@@ -18,11 +19,18 @@ from webui.ui.blocks import build_ui
 
 EXTENSION = """
 import gradio as gr
+import torch
 
 from modules import script_callbacks, scripts
 
-SEEN = {"grid": [], "counter": [], "before": [], "after": [], "script_after": {}, "elem_id": []}
+SEEN = {"grid": [], "counter": [], "before": [], "after": [], "script_after": {}, "elem_id": [], "noise": []}
 CHANGE = {"one_row": False, "more_words": ""}
+
+
+def extra_noise(params):
+    assert isinstance(params, script_callbacks.ExtraNoiseParams)
+    SEEN["noise"].append((params.noise, params.x, params.xi))
+    params.noise = params.noise * 10
 
 
 def image_grid(params):
@@ -68,6 +76,7 @@ class Watcher(scripts.Script):
 
 
 script_callbacks.on_image_grid(image_grid)
+script_callbacks.on_extra_noise(extra_noise)
 script_callbacks.on_before_token_counter(token_counter)
 script_callbacks.on_before_component(before_component)
 script_callbacks.on_after_component(after_component)
@@ -123,3 +132,15 @@ def test_component_callbacks_fire_while_the_ui_is_built(app_factory, tmp_path: P
     count = len(ext.SEEN["after"])
     gr.Textbox(elem_id="made_later")
     assert len(ext.SEEN["after"]) == count
+
+
+def test_extra_noise_callback_is_ready_for_img2img_extra_noise(app_factory, tmp_path: Path) -> None:
+    """No job adds extra noise yet (option img2img_extra_noise is not implemented); the hook it will call fires
+    the extensions' on_extra_noise with A1111's values and adds the noise they leave."""
+    app, ext = extension_app(app_factory, tmp_path)
+    hooks = app.generation.scripts.job_hooks("img2img", ())
+    noise, x, xi = torch.ones(1, 4, 2, 2), torch.zeros(1, 4, 2, 2), torch.full((1, 4, 2, 2), 0.5)
+    assert hooks.add_extra_noise(noise, x, xi, 0.0) is xi and ext.SEEN["noise"] == []  # 0 = off, as A1111
+    out = hooks.add_extra_noise(noise, x, xi, 0.1)
+    assert ext.SEEN["noise"] == [(noise, x, xi)]
+    assert torch.allclose(out, torch.full((1, 4, 2, 2), 1.5))  # 0.5 + (1 * 10) * 0.1

@@ -85,6 +85,16 @@ class AfterCfgParams:
     total_sampling_steps: int
 
 
+@dataclass
+class ExtraNoiseParams:
+    """A1111's ExtraNoiseParams, before img2img's / hires fix's extra noise (option img2img_extra_noise) is added:
+    `noise` the seeds' noise, `x` the init latent, `xi` the noised start latent; a changed `noise` is what is added."""
+
+    noise: Any
+    x: Any
+    xi: Any
+
+
 RequestHook = Callable[["Txt2ImgRequest"], "Txt2ImgRequest"]
 ImageHook = Callable[[ImageHookArgs], None]
 BeforeSaveHook = Callable[[BeforeSaveArgs], None]
@@ -93,6 +103,7 @@ CfgDenoiserHook = Callable[[CfgDenoiserParams], None]
 CfgDenoisedHook = Callable[[CfgDenoisedParams], None]
 AfterCfgHook = Callable[[AfterCfgParams], None]
 GridHook = Callable[[GridLayout], None]
+ExtraNoiseHook = Callable[[ExtraNoiseParams], None]
 
 
 @dataclass(frozen=True)
@@ -111,6 +122,7 @@ class JobHooks:
     cfg_denoised: tuple[CfgDenoisedHook, ...] = ()
     cfg_after_cfg: tuple[AfterCfgHook, ...] = ()
     image_grid: tuple[GridHook, ...] = ()
+    extra_noise: tuple[ExtraNoiseHook, ...] = ()
 
     def __bool__(self) -> bool:
         return any(getattr(self, name) for name in self.__dataclass_fields__)
@@ -134,6 +146,17 @@ class JobHooks:
     def saved(self, args: SavedImageArgs) -> None:
         for hook in self.image_saved:
             hook(args)
+
+    def add_extra_noise(self, noise: Any, x: Any, xi: Any, multiplier: float) -> Any:
+        """A1111's img2img extra noise (sd_samplers_kdiffusion.sample_img2img): for a multiplier above 0 the
+        `extra_noise` hooks see (noise, x, xi) and `xi + noise * multiplier` is returned with the noise they leave.
+        Not called yet: option img2img_extra_noise is not implemented (the one who does calls this)."""
+        if multiplier <= 0:
+            return xi
+        params = ExtraNoiseParams(noise, x, xi)
+        for hook in self.extra_noise:
+            hook(params)
+        return xi + params.noise * multiplier
 
     def grid_layout(self) -> GridHook | None:
         """What `images.grid.image_grid(on_layout=...)` takes: None when no grid hook is registered."""

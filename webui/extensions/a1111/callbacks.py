@@ -3,6 +3,7 @@
 - `on_cfg_denoiser` / `on_cfg_denoised` / `on_cfg_after_cfg`: every model evaluation, through the job's JobHooks;
 - `on_before_image_saved` / `on_image_saved`: each generated file, as `ImageSaveParams(image, p, filename, pnginfo)`;
 - `on_image_grid`: each grid a job draws (batch grid, scripts' grids), as `ImageGridLoopParams(imgs, cols, rows)`;
+- `on_extra_noise`: wired to `JobHooks.add_extra_noise`, which no job calls yet (no img2img_extra_noise here);
 - `on_model_loaded`: each checkpoint loaded or switched to (ModelManager.loaded_hooks), with an `sd_model` view;
 - `on_before_token_counter`: each count of the prompt token counter (PromptTools.before_count), with
   `BeforeTokenCounterParams(prompt, steps, styles, is_positive)`;
@@ -73,6 +74,7 @@ def generation_hooks(registry: ExtensionRegistry) -> JobHooks:
         cfg_denoised=_firing(registry, "cfg_denoised"),
         cfg_after_cfg=_firing(registry, "cfg_after_cfg"),
         image_grid=_firing(registry, "image_grid"),
+        extra_noise=_firing(registry, "extra_noise"),
     )
 
 

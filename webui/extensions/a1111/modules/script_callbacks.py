@@ -10,6 +10,7 @@ from typing import Any
 from modules import script_loading
 from webui.extensions.api import Callback
 from webui.generation.hooks import AfterCfgParams, CfgDenoisedParams, CfgDenoiserParams
+from webui.generation.hooks import ExtraNoiseParams as ExtraNoiseParams  # noise, x, xi: a changed noise is added
 from webui.images.grid import GridLayout
 from webui.services.prompts import TokenCounterParams
 
