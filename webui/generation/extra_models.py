@@ -11,6 +11,7 @@ from webui.core.errors import InvalidRequest, UserError
 from webui.generation.request import Txt2ImgRequest
 from webui.generation.samplers.registry import find_sampler, resolve_schedule, split_legacy_name
 from webui.models.loaders.checkpoint import LoadedCheckpoint
+from webui.models.manager import ModelManager
 from webui.models.patches import LoraPatcher
 from webui.models.records import ModelRecord
 from webui.prompting.encode import PromptEncoder
@@ -26,11 +27,18 @@ REFINER = "refiner"
 
 @dataclass
 class ModelUse:
-    """A loaded extra checkpoint with its prompt encoder, and its A1111 short title ("name [hash]")."""
+    """A loaded extra checkpoint with its prompt encoder, and its A1111 short title ("name [hash]"). ``vae`` is
+    the VAE it decodes with once it is the model in use (A1111 loads the `sd_vae` choice again for each checkpoint
+    it switches to): the chosen VAE file, or None for the checkpoint's own."""
 
     record: ModelRecord
     model: LoadedCheckpoint
     encoder: PromptEncoder
+    vae: Any = None
+
+    @property
+    def decoder(self) -> Any:
+        return self.vae if self.vae is not None else self.model.vae
 
     @property
     def title(self) -> str:
@@ -87,12 +95,26 @@ def acquire_extra_models(
     acquire: Callable[[ModelRecord], AbstractContextManager[LoadedCheckpoint]],
     encoder_for: Callable[[LoadedCheckpoint], PromptEncoder],
     lora_specs: Sequence[Any],
+    vae_for: Callable[[ModelRecord, LoadedCheckpoint], Any] | None = None,
 ) -> Iterator[tuple[str, ModelUse]]:
     """Load each extra checkpoint (locked for the job), patch the job's LoRAs into it as into the main one, and
-    give it its own prompt encoder."""
+    give it its own prompt encoder and, through ``vae_for`` (see ``checkpoint_vae``), the VAE it decodes with."""
     for role, record in records.items():
         if record is None:
             continue
         model = stack.enter_context(acquire(record))
         LoraPatcher.for_model(model).set(list(lora_specs))
-        yield role, ModelUse(record, model, encoder_for(model))
+        vae = vae_for(record, model) if vae_for is not None else None
+        yield role, ModelUse(record, model, encoder_for(model), vae)
+
+
+def checkpoint_vae(
+    stack: ExitStack, models: ModelManager, choice: str | None, record: ModelRecord, model: LoadedCheckpoint
+) -> Any:
+    """The VAE module a checkpoint decodes with under the `sd_vae` choice, as A1111 resolves it when it loads
+    that checkpoint (a refiner or hires checkpoint too): a chosen file for every checkpoint, "Automatic" a VAE
+    named after this checkpoint, else (None) the checkpoint's own. Acquired for the rest of the job."""
+    chosen = models.resolve_vae(choice, record)
+    if chosen is None:
+        return None
+    return stack.enter_context(models.acquire_vae(chosen, model.identity.config_dir)).vae

@@ -4,6 +4,7 @@ the refiner that may take over part-way (first pass, hires pass)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -45,9 +46,11 @@ def blank_inpaint_conditioning(model: LoadedCheckpoint, n: int, width: int, heig
     return torch.cat([mask, torch.zeros((n, 4, height // 8, width // 8), device=device)], dim=1)
 
 
-def uncond_skip(plan: GenerationPlan, total_steps: int) -> UncondSkip:
+def uncond_skip(plan: GenerationPlan, total_steps: int, used: set[str] | None = None) -> UncondSkip:
+    """The pass's negative-prompt skipping; ``used`` is the job's record of what skipped (for the infotext)."""
     opts = plan.options
-    return UncondSkip(opts.s_min_uncond, opts.s_min_uncond_all, opts.skip_early_cond, total_steps)
+    skip = UncondSkip(opts.s_min_uncond, opts.s_min_uncond_all, opts.skip_early_cond, total_steps)
+    return skip if used is None else replace(skip, used=used)
 
 
 def make_denoiser(
@@ -61,9 +64,10 @@ def make_denoiser(
     total_steps: int,
     controls: list[ControlHook] | None = None,
     callbacks: CfgCallbacks | None = None,
+    skips_used: set[str] | None = None,
 ) -> CfgDenoiser:
     """The CFG denoiser of one pass over ``model`` at ``size`` (width, height); ``callbacks`` are the pass's
-    extension CFG callbacks (None: none)."""
+    extension CFG callbacks (None: none); ``skips_used`` the job's record of skipped negative-prompt steps."""
     width, height = size
     return CfgDenoiser(
         model.unet,
@@ -74,7 +78,7 @@ def make_denoiser(
         time_ids=sdxl_time_ids(model, width, height),
         image_cond=image_cond,
         controls=controls,
-        uncond_skip=uncond_skip(plan, total_steps),
+        uncond_skip=uncond_skip(plan, total_steps, skips_used),
         uncond_time_ids=sdxl_time_ids(model, width, height, REFINER_NEGATIVE_AESTHETIC_SCORE),
         cfg_rescale=plan.options.cfg_rescale,
         callbacks=callbacks,
@@ -90,6 +94,13 @@ class RefinerStage:
         self.discrete = DiscreteSigmas.from_scheduler_config(use.model.scheduler_config)
         self._conds: dict[tuple[str, str, int | None], ScheduledConds] = {}
         self.switched = False
+        self.current: RefinerSwitch | None = None  # the switch of the pass wrapped last (None: not in that pass)
+
+    @property
+    def in_use(self) -> bool:
+        """Whether the refiner took over in the pass wrapped last: then it is the model that decodes that
+        pass's latents (A1111 decodes with the model loaded at that moment)."""
+        return self.current is not None and self.current.switched
 
     def conds(self, prompt: str, negative: str, hires_steps: int | None) -> ScheduledConds:
         key = (prompt, negative, hires_steps)
@@ -113,6 +124,7 @@ class RefinerStage:
     ) -> Any:
         """``base`` wrapped with the switch, or ``base`` itself when the refiner is not for this pass."""
         hires = self.plan.request.hires is not None
+        self.current = None
         if not refiner_in_pass(self.plan.options.refiner_pass, hires, second_pass):
             return base
 
@@ -121,13 +133,14 @@ class RefinerStage:
             conds = self.conds(*prompts)
             refiner = make_denoiser(
                 self.plan, model, sampler, self.discrete, conds.at, size, image_cond(model), total_steps,
-                callbacks=base.callbacks,
+                callbacks=base.callbacks, skips_used=base.uncond_skip.used if base.uncond_skip else None,
             )
             refiner.step = step
             self.switched = True
             return refiner
 
-        return RefinerSwitch(base, make, self.plan.request.refiner_switch_at, self.discrete)
+        self.current = RefinerSwitch(base, make, self.plan.request.refiner_switch_at, self.discrete)
+        return self.current
 
     def infotext(self) -> dict[str, object]:
         """A1111 records the refiner once it has been used."""
