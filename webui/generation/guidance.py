@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
+
+EARLY, NGMS = "Skip Early CFG", "NGMS"
 
 
 @dataclass(frozen=True)
@@ -12,12 +14,14 @@ class UncondSkip:
     """The negative prompt is not evaluated during the first ``skip_early_cond`` fraction of ``total_steps``
     (option "Ignore negative prompt during early sampling", infotext "Skip Early CFG"), and below sigma
     ``s_min_uncond`` ("Negative Guidance minimum sigma", infotext "NGMS"): every other step, or every step with
-    ``s_min_uncond_all`` ("NGMS all steps")."""
+    ``s_min_uncond_all`` ("NGMS all steps"). ``used`` collects which of the two skipped a step (shared by the
+    passes of one job), for the infotext."""
 
     s_min_uncond: float = 0.0
     s_min_uncond_all: bool = False
     skip_early_cond: float = 0.0
     total_steps: int = 0
+    used: set[str] = field(default_factory=set, compare=False)
 
     @property
     def active(self) -> bool:
@@ -26,15 +30,21 @@ class UncondSkip:
     def skips(self, step: int, sigma: torch.Tensor) -> bool:
         """``step`` counts model evaluations from 0, as A1111's denoiser step."""
         if self.skip_early_cond and self.total_steps and step / self.total_steps <= self.skip_early_cond:
+            self.used.add(EARLY)
             return True
-        return bool((step % 2 or self.s_min_uncond_all) and float(sigma.max()) < self.s_min_uncond)
+        if (step % 2 or self.s_min_uncond_all) and float(sigma.max()) < self.s_min_uncond:
+            self.used.add(NGMS)
+            return True
+        return False
 
     def infotext(self) -> dict[str, object]:
-        """A1111's keys, present only when the option is set."""
+        """A1111 1.10's keys (its CFGDenoiser writes them): each only once it has skipped a step ("NGMS all
+        steps" with NGMS when that option is on); None until then, which keeps the keys' place."""
+        ngms = NGMS in self.used
         return {
-            "NGMS": self.s_min_uncond if self.s_min_uncond > 0 else None,
-            "NGMS all steps": True if self.s_min_uncond > 0 and self.s_min_uncond_all else None,
-            "Skip Early CFG": self.skip_early_cond if self.skip_early_cond > 0 else None,
+            "NGMS": self.s_min_uncond if ngms else None,
+            "NGMS all steps": True if ngms and self.s_min_uncond_all else None,
+            "Skip Early CFG": self.skip_early_cond if EARLY in self.used else None,
         }
 
 
