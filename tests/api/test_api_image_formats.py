@@ -7,6 +7,7 @@ import base64
 import io
 import json
 import logging
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -85,6 +86,18 @@ def test_webp_lossy_and_lossless(client: TestClient) -> None:
     png_pixels = np.asarray(png.convert("RGB"))
     assert np.array_equal(np.asarray(lossless.convert("RGB")), png_pixels)  # same seed, no loss
     assert not np.array_equal(np.asarray(lossy.convert("RGB")), png_pixels)
+
+
+def test_v2_job_results_follow_samples_format_too(client: TestClient) -> None:
+    assert client.post("/sdapi/v1/options", json={"samples_format": "webp"}).status_code == 200
+    job = client.post("/sdapi/v2/jobs", json={"type": "txt2img", "payload": SMALL})
+    assert job.status_code in (200, 202), job.text
+    deadline = time.monotonic() + 60
+    while (status := client.get(f"/sdapi/v2/jobs/{job.json()['id']}").json())["state"] not in ("done", "failed"):
+        assert time.monotonic() < deadline, status
+        time.sleep(0.05)
+    image = decode(status["result"]["images"][0])
+    assert image.format == "WEBP" and read_infotext(image)[0] == json.loads(status["result"]["info"])["infotexts"][0]
 
 
 def test_enable_pnginfo_off_leaves_the_infotext_out(client: TestClient) -> None:

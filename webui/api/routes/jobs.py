@@ -34,7 +34,7 @@ from webui.api.convert import (
     to_txt2img_request,
     txt2img_response,
 )
-from webui.api.responses import PreviewEncoder
+from webui.api.responses import ImageEncoding, PreviewEncoder
 from webui.api.router import AppDep
 from webui.api.routes.options import apply_options
 from webui.api.schemas import StableDiffusionImg2ImgProcessingAPI, StableDiffusionTxt2ImgProcessingAPI
@@ -275,7 +275,8 @@ def _finalizer(app: App, body: Any, request: Any) -> Any:
         clip_skip = request.clip_skip or int(app.options.get("CLIP_stop_at_last_layers"))
         build = txt2img_response if entry.kind == "txt2img" else img2img_response
         try:
-            response = build(body, request, outcome.result, clip_skip=clip_skip, started_at=entry.handle.started_at)
+            started, encoding = entry.handle.started_at, ImageEncoding.from_options(app.options)  # as the v1 routes
+            response = build(body, request, outcome.result, clip_skip=clip_skip, started_at=started, encoding=encoding)
         except Exception:
             if not interrupted:
                 raise
