@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from webui.extensions.a1111.component_hooks import ComponentHooks
 
 STATIC = Path(__file__).resolve().parent / "static"
-SCRIPTS = ("script.js", "extra_networks.js")  # each a `() => {...}` run once on load
+SCRIPTS = ("script.js", "extra_networks.js", "hints.js")  # each a `() => {...}` run once on load
 # Quick handlers (refresh, select, gallery clicks) may overlap; jobs queue on the app's JobRunner
 # (components/gallery.py).
 DEFAULT_CONCURRENCY = 4

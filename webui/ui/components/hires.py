@@ -163,15 +163,15 @@ def bind_hires(
             show_progress="hidden", api_visibility="private",
         )  # fmt: skip
     sources = [h.enable, width, height, h.scale, h.resize_x, h.resize_y]
-    for component in sources:
-        component.change(
-            resolution_html,
-            inputs=sources,
-            outputs=[h.resolution],
-            queue=False,
-            show_progress="hidden",
-            api_visibility="private",
-        )
+    gr.on(  # one handler for all six triggers: fewer event handlers make the page load faster
+        [component.change for component in sources],
+        resolution_html,
+        inputs=sources,
+        outputs=[h.resolution],
+        queue=False,
+        show_progress="hidden",
+        api_visibility="private",
+    )
     h.enable.change(
         lambda on: gr.Accordion(label=LABEL + ENABLED_MARK if on else LABEL),
         inputs=[h.enable],

@@ -121,16 +121,16 @@ def bind_prompt_tools(row: PromptRow, tools: PromptTools) -> None:
         (row.prompt, row.token_counter, count),
         (row.negative_prompt, row.negative_token_counter, count_negative),
     ):
-        for trigger in (box, row.styles.dropdown):
-            trigger.change(
-                handler,
-                inputs=[box, row.styles.dropdown],
-                outputs=[counter],
-                queue=False,
-                trigger_mode="always_last",
-                show_progress="hidden",
-                api_visibility="private",
-            )
+        gr.on(  # one handler for both triggers: fewer event handlers make the page load faster
+            [box.change, row.styles.dropdown.change],
+            handler,
+            inputs=[box, row.styles.dropdown],
+            outputs=[counter],
+            queue=False,
+            trigger_mode="always_last",
+            show_progress="hidden",
+            api_visibility="private",
+        )
     bind_styles(row.styles, tools, row.prompt, row.negative_prompt)
     for button, (label, (_, needs)) in zip(row.interrogate, INTERROGATORS.items(), strict=False):  # img2img only
         button.click(partial(_no_interrogator, label, needs), show_progress="hidden", api_visibility="private")

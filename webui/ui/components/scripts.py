@@ -86,7 +86,8 @@ def _render_arg(spec: ScriptArg, elem_id: str) -> gr.components.Component | None
 
 
 def render_scripts(tab: str, registry: ScriptRegistry) -> ScriptsWidgets:
-    """The dropdown (elem_id script_list, "None" then the titles) and one hidden group of controls per script."""
+    """The dropdown (elem_id <tab>_script_list: A1111 gives both tabs "script_list", but ids must be unique;
+    "None" then the titles) and one hidden group of controls per script."""
     scripts = registry.for_mode(tab)
     alwayson: dict[str, list[Any]] = {}
     for script in registry.alwayson:  # A1111 draws always-visible scripts above the dropdown
@@ -98,7 +99,7 @@ def render_scripts(tab: str, registry: ScriptRegistry) -> ScriptsWidgets:
                     for spec in script.arguments(tab)
                 ]  # fmt: skip
     dropdown = gr.Dropdown(
-        [NONE, *(s.title for s in scripts)], value=NONE, label="Script", elem_id="script_list", interactive=True
+        [NONE, *(s.title for s in scripts)], value=NONE, label="Script", elem_id=f"{tab}_script_list", interactive=True
     )
     widgets = ScriptsWidgets(tab, dropdown, scripts, [], alwayson=alwayson)
     for script in scripts:
@@ -174,8 +175,8 @@ def _bind_xyz(script: XyzPlot, tab: str, controls: list[Any]) -> None:
 
     for start in (0, 3, 6):
         kind, text, values = controls[start : start + 3]
-        kind.change(select, inputs=[kind, csv_mode], outputs=[text, values], show_progress="hidden")
-        csv_mode.change(select, inputs=[kind, csv_mode], outputs=[text, values], show_progress="hidden")
+        # one handler per axis for both triggers: fewer event handlers make the page load faster
+        gr.on([kind.change, csv_mode.change], select, [kind, csv_mode], [text, values], show_progress="hidden")
 
 
 def script_call(values: Mapping[str, Any], registry: ScriptRegistry, mode: str) -> ScriptCall | None:

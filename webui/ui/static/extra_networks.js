@@ -18,6 +18,11 @@
             card.style.display = words.every((word) => text.includes(word)) ? "" : "none";
         });
     };
+    // Typing in a page's search box (`<prefix>_extra_search`) filters its cards at once; one listener for all.
+    document.addEventListener("input", (event) => {
+        const box = event.target.closest && event.target.closest("[id$='_extra_search']");
+        if (box) window.extraNetworksFilter(box.id.replace(/_extra_search$/, ""), event.target.value);
+    });
     // Esc closes an open "Edit user metadata" dialog.
     document.addEventListener("keydown", (event) => {
         if (event.key !== "Escape") return;

@@ -100,7 +100,8 @@ def installed_table(rows: list[InstalledRow], update_status: dict[str, Any], dis
     if not body:
         body.append('<tr><td colspan="6">No extensions installed: see "Available" or "Install from URL".</td></tr>')
     head = (
-        '<thead><tr><th><input type="checkbox" class="gr-check-radio" onchange="extensions_check_all(this)">'
+        '<thead><tr><th><input type="checkbox" class="gr-check-radio" onchange="extensions_check_all(this)" '
+        'aria-label="Enable or disable all extensions" title="Enable or disable all extensions">'
         "Extension</th><th>URL</th><th>Branch</th><th>Version</th><th>Date</th><th>Update</th></tr></thead>"
     )
     table = f'<table id="extensions">{head}<tbody>{"".join(body)}</tbody></table>'
