@@ -10,11 +10,11 @@ import gradio as gr
 from webui.ui.components.queue_panel import bind_queue_panel, render_queue_panel
 from webui.ui.components.quicksettings import bind_quicksettings, render_quicksettings
 from webui.ui.components.ui_config import apply_ui_config
-from webui.ui.tabs.extensions import bind_extensions, render_extension_tabs, render_extensions
+from webui.ui.tabs.extensions import render_extension_tabs, render_extensions_on_open
 from webui.ui.tabs.extras import bind_extras, render_extras
 from webui.ui.tabs.img2img import bind_img2img, bind_send_to, render_img2img
 from webui.ui.tabs.pnginfo import bind_pnginfo, render_pnginfo
-from webui.ui.tabs.settings import bind_settings, render_settings
+from webui.ui.tabs.settings import render_settings_on_open
 from webui.ui.tabs.txt2img import bind_txt2img, render_txt2img
 
 if TYPE_CHECKING:
@@ -59,11 +59,11 @@ def _build_blocks(app: App, components: ComponentHooks) -> gr.Blocks:
             with gr.Tab("PNG Info", id="pnginfo", elem_id="tab_pnginfo"):
                 pnginfo = render_pnginfo()
             render_extension_tabs(extension_tabs)
-            with gr.Tab("Settings", id="settings", elem_id="tab_settings"):
-                settings = render_settings(app.options)
+            with gr.Tab("Settings", id="settings", elem_id="tab_settings") as settings_tab:
+                render_settings_on_open(settings_tab, app.options)  # built when opened: a faster page load
             if app.extensions:
-                with gr.Tab("Extensions", id="extensions", elem_id="tab_extensions"):
-                    extensions = render_extensions(app.extensions)
+                with gr.Tab("Extensions", id="extensions", elem_id="tab_extensions") as extensions_tab:
+                    render_extensions_on_open(extensions_tab, app.extensions)  # built when opened
         bind_quicksettings(quick, app.model_service, demo, app.options)
         bind_queue_panel(queue_panel, app.jobs)
         bind_txt2img(txt2img, app, quick.checkpoint)
@@ -73,9 +73,6 @@ def _build_blocks(app: App, components: ComponentHooks) -> gr.Blocks:
         bind_extras(extras, app)
         pasted = app.extensions.infotext_pasted if app.extensions is not None else None  # on_infotext_pasted
         bind_pnginfo(pnginfo, tabs, quick.checkpoint, txt2img, img2img, extras, pasted)
-        bind_settings(settings, app.options, demo)
-        if app.extensions:
-            bind_extensions(extensions, app.extensions)
         apply_ui_config(demo, app.paths.ui_config_file)  # last: every field exists, the page config is not made yet
     return demo
 

@@ -17,6 +17,7 @@ from webui.core.errors import UserError
 from webui.extensions.api import TabSpec
 from webui.extensions.index import SORT_ORDERS, default_index_url, filter_tags, search, sort_entries
 from webui.extensions.manager import ExtensionsManager, InstalledRow
+from webui.ui.components.lazy import render_on_first_open
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +143,8 @@ def available_table(manager: ExtensionsManager, index_json: str, hidden: list[st
 
 
 def render_extensions(manager: ExtensionsManager) -> ExtensionsWidgets:
-    """Create the tab's components (call inside the "Extensions" gr.Tab)."""
+    """Create the tab's components (call inside the "Extensions" gr.Tab). Inputs say interactive=True: inside
+    gr.render (render_extensions_on_open) Gradio does not infer it from the handlers."""
     with gr.Tabs(elem_id="tabs_extensions"):
         with gr.Tab("Installed", id="installed"):
             with gr.Row(elem_id="extensions_installed_top"):
@@ -153,6 +155,7 @@ def render_extensions(manager: ExtensionsManager) -> ExtensionsWidgets:
                     value=str(manager.options.get("disable_all_extensions")),
                     label="Disable all extensions",
                     elem_id="extensions_disable_all",
+                    interactive=True,
                 )
                 disabled_list = gr.Textbox(elem_id="extensions_disabled_list", visible=False)
                 update_list = gr.Textbox(elem_id="extensions_update_list", visible=False)
@@ -163,9 +166,14 @@ def render_extensions(manager: ExtensionsManager) -> ExtensionsWidgets:
             with gr.Row():
                 load_index = gr.Button("Load from:", variant="primary", elem_id="extensions_load_index")
                 index_url = gr.Textbox(
-                    value=default_index_url(), label="Extension index URL", elem_id="extensions_index_url"
+                    value=default_index_url(),
+                    label="Extension index URL",
+                    elem_id="extensions_index_url",
+                    interactive=True,
                 )
-                to_install = gr.Textbox(elem_id="extension_to_install", elem_classes=["hidden-for-js"])
+                to_install = gr.Textbox(
+                    elem_id="extension_to_install", interactive=True, elem_classes=["hidden-for-js"]
+                )
                 install_hidden = gr.Button(elem_id="install_extension_button", elem_classes=["hidden-for-js"])
             with gr.Row():
                 hidden_tags = gr.CheckboxGroup(
@@ -173,22 +181,33 @@ def render_extensions(manager: ExtensionsManager) -> ExtensionsWidgets:
                     value=DEFAULT_HIDDEN_TAGS,
                     label="Hide extensions with tags",
                     elem_id="extensions_hidden_tags",
+                    interactive=True,
                 )
                 sort_order = gr.Radio(
-                    list(SORT_ORDERS), value="newest first", label="Order", elem_id="extensions_order"
+                    list(SORT_ORDERS),
+                    value="newest first",
+                    label="Order",
+                    elem_id="extensions_order",
+                    interactive=True,
                 )
-            search_box = gr.Textbox(label="Search", elem_id="extensions_search")
+            search_box = gr.Textbox(label="Search", elem_id="extensions_search", interactive=True)
             available_result = gr.HTML(elem_id="extensions_available_result")
             available = gr.HTML(elem_id="extensions_available_html")
         with gr.Tab("Install from URL", id="install_from_url"):
-            url = gr.Textbox(label="URL for extension's git repository", elem_id="extensions_install_url")
+            url = gr.Textbox(
+                label="URL for extension's git repository", elem_id="extensions_install_url", interactive=True
+            )
             branch = gr.Textbox(
                 label="Specific branch name",
                 placeholder="Leave empty for default main branch",
                 elem_id="extensions_install_branch",
+                interactive=True,
             )
             dirname = gr.Textbox(
-                label="Local directory name", placeholder="Leave empty for auto", elem_id="extensions_install_dirname"
+                label="Local directory name",
+                placeholder="Leave empty for auto",
+                elem_id="extensions_install_dirname",
+                interactive=True,
             )
             install = gr.Button("Install", variant="primary", elem_id="extensions_install_button")
             install_result = gr.HTML(elem_id="extension_install_result")
@@ -302,3 +321,8 @@ def _bind_available(w: ExtensionsWidgets, manager: ExtensionsManager) -> None:
         outputs=[w.available_table, w.available_result, w.table],
         **LOCAL,
     )
+
+
+def render_extensions_on_open(tab: gr.Tab, manager: ExtensionsManager) -> None:
+    """The Extensions page is built when its tab is first opened (a faster load of every page)."""
+    render_on_first_open(tab, lambda: bind_extensions(render_extensions(manager), manager), "extensions")

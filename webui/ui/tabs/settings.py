@@ -12,6 +12,7 @@ import gradio as gr
 
 from webui.config.options import OPTIONS, OptionSpec
 from webui.core.errors import UserError
+from webui.ui.components.lazy import render_on_first_open
 
 if TYPE_CHECKING:
     from webui.config.options import OptionsStore
@@ -148,6 +149,7 @@ def render_settings(store: OptionsStore) -> SettingsWidgets:
                 show_label=False,
                 placeholder="Search...",
                 elem_id="settings_search",
+                interactive=True,  # built inside gr.render (render_settings_on_open): not inferred there
                 lines=1,
                 max_lines=1,
             )
@@ -201,7 +203,13 @@ def apply_settings(w: SettingsWidgets, store: OptionsStore, values: dict[str, An
     return f"{len(changes)} settings changed{': ' if changes else ''}{html.escape(names)}."
 
 
-def bind_settings(w: SettingsWidgets, store: OptionsStore, demo: gr.Blocks) -> None:
+def render_settings_on_open(tab: gr.Tab, store: OptionsStore) -> None:
+    """The page is built (with the stored values) when the Settings tab is first opened, not with the rest of the
+    UI: its ~130 components would slow every page load for a tab that is seldom open."""
+    render_on_first_open(tab, lambda: bind_settings(render_settings(store), store, None), TAB)
+
+
+def bind_settings(w: SettingsWidgets, store: OptionsStore, demo: gr.Blocks | None) -> None:
     local: dict[str, Any] = {"queue": False, "show_progress": "hidden", "api_visibility": "private"}
     view_outputs = [*w.sections.values(), *w.controls.values(), *w.section_buttons.values()]
     by_button = {button._id: name for name, button in w.section_buttons.items()}
@@ -243,4 +251,5 @@ def bind_settings(w: SettingsWidgets, store: OptionsStore, demo: gr.Blocks) -> N
         api_visibility="private",
     )
     w.reload.click(None, js="() => { window.location.reload(); }")
-    demo.load(current_values, outputs=list(w.controls.values()), **local)
+    if demo is not None:  # built with the page: show the values stored meanwhile when the page is (re)loaded
+        demo.load(current_values, outputs=list(w.controls.values()), **local)
