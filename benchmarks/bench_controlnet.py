@@ -158,10 +158,10 @@ def main() -> None:
         with app:
             for request in requests.values():
                 app.generation.run_sync(request)  # load + warm up
-            info = app.generation.controlnets.find(controlnet_name)
+            info = app.generation.controlnet.models.find(controlnet_name)
             with (
                 app.models.acquire_checkpoint(app.models.find_checkpoint(checkpoint)) as model,
-                app.generation.controlnets.acquire(info) as controlnet,
+                app.generation.controlnet.models.acquire(info) as controlnet,
             ):
                 parts = dict(
                     unet=model.unet, vae=model.vae, text_encoder=model.text_encoders[0], tokenizer=model.tokenizers[0],

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.browser.test_img2img_browser import open_img2img
 from tests.browser.test_txt2img_browser import GENERATE_TIMEOUT_MS, assert_no_error_toast, fill_small_job
 
 if TYPE_CHECKING:
@@ -112,6 +113,21 @@ def test_img2img_has_the_accordion_with_use_the_img2img_image(ui: BrowserPage) -
     assert upload.count() == 0 or not upload.is_visible()
     same.uncheck()
     upload.wait_for(state="visible")
+
+
+def test_img2img_crop_checkbox_shows_on_inpaint_with_only_masked(ui: BrowserPage) -> None:
+    page = ui.page
+    open_img2img(page, "Inpaint upload")
+    page.locator("#img2img_controlnet").get_by_text("ControlNet", exact=True).first.click()
+    crop = page.locator("#img2img_controlnet_ControlNet-0_controlnet_crop_input_image_checkbox")
+    page.locator("#img2img_inpaint_full_res input[value='Whole picture']").check()
+    assert crop.count() == 0 or not crop.is_visible()
+    page.locator("#img2img_inpaint_full_res input[value='Only masked']").check()
+    crop.wait_for(state="visible")
+    assert crop.get_by_text("Crop input image based on A1111 mask").is_visible()
+    assert crop.locator("input").is_checked()  # the extension's default: crop
+    page.locator("#mode_img2img").get_by_role("tab", name="img2img", exact=True).click()
+    crop.wait_for(state="hidden")
 
 
 def test_inpaint_only_unit_with_a_mask_upload(ui: BrowserPage, tmp_path: Path) -> None:

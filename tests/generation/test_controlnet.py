@@ -103,7 +103,7 @@ def test_infotext_records_each_unit_as_the_extension(tiny_app) -> None:
     result = run_result(tiny_app, unit(enabled=False), unit(weight=0.5, processor_res=-1))
     params = parse_infotext(result.infotexts[0])
     assert "ControlNet 0" not in params
-    title = tiny_app.generation.controlnets.titles()[0]
+    title = tiny_app.generation.controlnet.models.titles()[0]
     assert params["ControlNet 1"] == (
         f"Module: canny, Model: {title}, Weight: 0.5, Resize Mode: Crop and Resize, Processor Res: 512, "
         "Threshold A: 100.0, Threshold B: 200.0, Guidance Start: 0.0, Guidance End: 1.0, Pixel Perfect: False, "

@@ -31,7 +31,7 @@ def adapter_app(app_factory):
 
 
 def test_t2i_adapter_weight_zero_is_bit_identical_and_weight_one_changes_the_image(adapter_app) -> None:
-    assert any(t.startswith("tiny-t2i-adapter [") for t in adapter_app.generation.controlnets.titles())
+    assert any(t.startswith("tiny-t2i-adapter [") for t in adapter_app.generation.controlnet.models.titles())
     plain = run(adapter_app)
     adapter = dict(model="tiny-t2i-adapter")
     assert np.array_equal(run(adapter_app, unit(weight=0.0, **adapter)), plain)
@@ -151,7 +151,7 @@ def test_models_and_annotators_in_the_a1111_extension_folders_are_used(app_facto
     app = app_factory()
     extension = app.settings.data_dir / "extensions" / "sd-webui-controlnet"
     shutil.copytree(tiny_models.controlnet_dir, extension / "models" / "ext-controlnet")
-    titles = app.generation.controlnets.titles()
+    titles = app.generation.controlnet.models.titles()
     assert any(t.startswith("ext-controlnet [") for t in titles)
     assert np.abs(run(app, unit(model="ext-controlnet")) - run(app)).mean() > 1
     encoder_dir = extension / "annotator" / "downloads" / "clip_vision"
@@ -159,7 +159,7 @@ def test_models_and_annotators_in_the_a1111_extension_folders_are_used(app_facto
     from webui.models.tiny_control import tiny_clip_vision
 
     torch.save(tiny_clip_vision(seed=1).state_dict(), encoder_dir / "clip_h.pth")
-    statuses, _ = app.generation.control_weights()
+    statuses, _ = app.generation.controlnet.weights()
     clip_h = next(s for s in statuses if s.file.file == "clip_h.pth")
     assert clip_h.status == "present" and clip_h.path == encoder_dir / "clip_h.pth"
 

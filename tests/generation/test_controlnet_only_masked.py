@@ -60,7 +60,7 @@ def only_masked(app, *units: ControlUnit, **kw: object):
 @contextmanager
 def hints_given_to_controlnet(app) -> Iterator[list[torch.Tensor]]:
     """The conditioning images the tiny ControlNet receives during the job, (3, h, w) each."""
-    controlnets = app.generation.controlnets
+    controlnets = app.generation.controlnet.models
     with controlnets.acquire(controlnets.find("tiny-controlnet")) as loaded:
         model = loaded.model  # stays cached: the job gets this same module
     hints: list[torch.Tensor] = []

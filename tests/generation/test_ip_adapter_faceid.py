@@ -79,7 +79,7 @@ def write_faceid_files(app: Any) -> None:
 def face_app(app_factory):
     app = app_factory()
     write_faceid_files(app)
-    app.generation.annotators.face_embedder = SeededFaceEmbedder()
+    app.generation.controlnet.annotators.face_embedder = SeededFaceEmbedder()
     return app
 
 
@@ -116,7 +116,8 @@ def test_faceid_weight_zero_is_no_unit_and_the_embedding_drives_the_image(face_a
     one = run(face_app, face_unit())
     assert np.abs(one - plain).mean() > 1
     assert np.array_equal(run(face_app), plain)  # the UNet is restored after the job
-    face_app.generation.annotators.face_embedder = SeededFaceEmbedder(salt=1)  # same picture, another face embedding
+    # same picture, another face embedding
+    face_app.generation.controlnet.annotators.face_embedder = SeededFaceEmbedder(salt=1)
     other = run(face_app, face_unit())
     assert np.abs(other - one).mean() > 0.5
 
@@ -127,7 +128,7 @@ def test_faceid_plus_v2_uses_embedding_clip_and_shortcut(face_app) -> None:
     v2 = run(face_app, face_unit(PLUS_V2))
     assert np.abs(v2 - plain).mean() > 1
     assert not np.array_equal(v2, run(face_app, face_unit("ip-adapter-faceid-plus_sd15")))  # no shortcut in v1
-    face_app.generation.annotators.face_embedder = SeededFaceEmbedder(salt=1)
+    face_app.generation.controlnet.annotators.face_embedder = SeededFaceEmbedder(salt=1)
     assert not np.array_equal(v2, run(face_app, face_unit(PLUS_V2)))
 
 
@@ -170,7 +171,7 @@ def test_pairings_that_cannot_work_are_clear_errors(face_app) -> None:
 
 
 def test_the_detected_map_is_the_aligned_face(face_app) -> None:
-    maps = face_app.generation.detect("ip-adapter_face_id", [shapes()])
+    maps = face_app.generation.controlnet.detect("ip-adapter_face_id", [shapes()])
     assert maps[0].size == (224, 224)
 
 
@@ -179,7 +180,7 @@ def test_without_insightface_the_preprocessors_are_unavailable_with_a_clear_mess
 
     app = app_factory(api=True)
     write_faceid_files(app)
-    problem = app.generation.annotators.problem(find_preprocessor("ip-adapter_face_id"))
+    problem = app.generation.controlnet.annotators.problem(find_preprocessor("ip-adapter_face_id"))
     assert problem is not None and UNAVAILABLE in problem and "insightface package" in problem
     with pytest.raises(InvalidRequest, match=UNAVAILABLE):
         run(app, face_unit())
@@ -245,18 +246,19 @@ def test_insightface_embedder_from_models_insightface(app_factory, monkeypatch: 
     app = app_factory()
     write_faceid_files(app)
     pre = find_preprocessor("ip-adapter_face_id")
-    problem = app.generation.annotators.problem(pre)
+    problem = app.generation.controlnet.annotators.problem(pre)
     assert problem is not None and "models/buffalo_l" in problem and "package" not in problem.split("missing:")[1]
     pack = app.paths.controlnet.parent / "insightface" / "models" / "buffalo_l"
     pack.mkdir(parents=True)
     (pack / "det_10g.onnx").write_bytes(b"onnx")
-    assert app.generation.annotators.problem(pre) is None
+    assert app.generation.controlnet.annotators.problem(pre) is None
     picture = shapes()
-    (face,) = app.generation.detect("ip-adapter_face_id", [picture])
+    (face,) = app.generation.controlnet.detect("ip-adapter_face_id", [picture])
     assert seen["name"] == "buffalo_l" and seen["root"] == str(pack.parent.parent)
     assert np.array_equal(seen["bgr"], np.asarray(picture)[:, :, ::-1])  # insightface gets BGR
     expected = cv2.resize(np.asarray(picture), (224, 224), interpolation=cv2.INTER_AREA)
     assert np.abs(np.asarray(face).astype(np.int16) - expected).max() <= 1  # the crop comes back as RGB
-    assert face_embedder(app.generation.annotators).embed(np.asarray(picture)).embedding[0] == np.float32(0.2)
+    embedder = face_embedder(app.generation.controlnet.annotators)
+    assert embedder.embed(np.asarray(picture)).embedding[0] == np.float32(0.2)
     plain = run(app)
     assert np.abs(run(app, face_unit()) - plain).mean() > 1

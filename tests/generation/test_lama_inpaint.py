@@ -123,7 +123,7 @@ def lama_app(tmp_path_factory: pytest.TempPathFactory, tiny_models):
     app = make_app(tmp_path_factory.mktemp("lama_app"), tiny_models.root)
     app.options.set("sd_model_checkpoint", "tiny-sd15.safetensors")
     with app:
-        write_random_lama(app.generation.annotators.folders[0] / "lama" / "ControlNetLama.pth", 0, **TINY)
+        write_random_lama(app.generation.controlnet.annotators.folders[0] / "lama" / "ControlNetLama.pth", 0, **TINY)
         yield app
 
 
@@ -175,7 +175,7 @@ def test_resize_and_fill_outpaints_the_border_with_lama_and_keeps_the_picture(la
     assert np.array_equal(preview[16:48], source)
     fitted, border = lama_outpaint(np.asarray(wide), None, 64, 64)
     assert border[:16].all() and border[48:].all() and not border[16:48].any()
-    filled = lama_app.generation.annotators.run("inpaint_only+lama", fitted, mask=border)
+    filled = lama_app.generation.controlnet.annotators.run("inpaint_only+lama", fitted, mask=border)
     assert np.array_equal(preview, filled)  # the border is LaMa's fill, not fit_map's flat border colour
     assert np.abs(preview[:16] - fitted[:16]).mean() > 10
     out = np.asarray(result.images[0].convert("RGB")).astype(int)

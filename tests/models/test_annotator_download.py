@@ -201,7 +201,7 @@ def test_a_job_downloads_first_and_shows_it_in_its_progress(app_factory, hub, pi
 def test_offline_is_a_clear_422_and_the_server_keeps_serving(app_factory) -> None:
     app = app_factory(api=True)
     app.options.set("control_net_annotator_download", True)
-    app.generation.annotators.downloads.hub_url = closed_port_url()  # nothing listens there: "offline"
+    app.generation.controlnet.annotators.downloads.hub_url = closed_port_url()  # nothing listens there: "offline"
     server = FastAPI()
     install_api(server, app)
     client = TestClient(server)

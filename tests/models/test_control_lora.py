@@ -48,7 +48,7 @@ def record(path: Path) -> ModelRecord:
 
 
 def test_control_lora_is_listed_and_told_apart_by_its_keys(lora_app) -> None:
-    models = lora_app.generation.controlnets
+    models = lora_app.generation.controlnet.models
     assert any(t.startswith(f"{NAME} [") for t in models.titles())
     assert models.is_control_lora(models.find(NAME))
     assert not models.is_control_lora(models.find("tiny-controlnet"))
@@ -144,8 +144,8 @@ def test_built_on_the_checkpoints_own_weights_not_its_lora_patches(app_factory) 
         live = model.unet.state_dict()[name]
         assert not torch.allclose(live, sd15_unet.state_dict()[name], atol=1e-4)  # the LoRA is still patched in
         base = checkpoint_base(model)
-        info = app.generation.controlnets.find("control-lora-sd15")
-        with app.generation.controlnets.acquire(info, base) as loaded:
+        info = app.generation.controlnet.models.find("control-lora-sd15")
+        with app.generation.controlnet.models.acquire(info, base) as loaded:
             built = loaded.model.state_dict()[name].cpu()
     delta = (state[f"{ldm}.up"].flatten(1) @ state[f"{ldm}.down"].flatten(1)).reshape(built.shape)
     assert torch.allclose(built, sd15_unet.state_dict()[name] + delta, atol=1e-5)

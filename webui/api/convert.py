@@ -28,6 +28,7 @@ from webui.api.schemas import (
 from webui.core.errors import InvalidRequest, UserError
 from webui.core.types import BatchSpec, Size
 from webui.generation.controlnet import ControlUnit, control_mode_name, resize_mode_name
+from webui.generation.plan import UNIMPLEMENTED_OPTIONS
 from webui.generation.request import (
     MASKED_CONTENT,
     RESIZE_MODES,
@@ -69,13 +70,19 @@ SAME_SAMPLER = "Use same sampler"  # A1111's hr_sampler_name for "the first pass
 SAME_SCHEDULER = "Use same scheduler"
 SAME_CHECKPOINT = "Use same checkpoint"
 # Matches A1111 1.10 (infotext_to_setting_name_mapping), for the keys whose settings we have.
-INFOTEXT_SETTINGS: dict[str, str] = {"Clip skip": "CLIP_stop_at_last_layers"}
+INFOTEXT_SETTINGS: dict[str, str] = {
+    "Clip skip": "CLIP_stop_at_last_layers", "ENSD": "eta_noise_seed_delta", "Schedule max sigma": "sigma_max",
+    "Schedule min sigma": "sigma_min", "Schedule rho": "rho", "Eta": "eta_ancestral", "Eta DDIM": "eta_ddim",
+    "Sigma churn": "s_churn", "Sigma tmin": "s_tmin", "Sigma tmax": "s_tmax", "Sigma noise": "s_noise",
+    "Discard penultimate sigma": "always_discard_next_to_last_sigma", "UniPC order": "uni_pc_order",
+    "RNG": "randn_source", "Beta schedule alpha": "beta_dist_alpha", "Beta schedule beta": "beta_dist_beta",
+}  # fmt: skip
 
-# override_settings keys that become fields of the request; others are logged and ignored.
+# override_settings keys that also become fields of the request; every key is passed on as the request's
+# override_settings (checked against the option specs when the job is planned; unimplemented A1111 keys are logged).
 OVERRIDE_CHECKPOINT = "sd_model_checkpoint"
 OVERRIDE_CLIP_SKIP = "CLIP_stop_at_last_layers"
 OVERRIDE_VAE = "sd_vae"
-HANDLED_OVERRIDES = frozenset({OVERRIDE_CHECKPOINT, OVERRIDE_CLIP_SKIP, OVERRIDE_VAE})
 CONTROLNET_SCRIPT = "controlnet"  # the extension's script title, lower-cased
 SOFT_INPAINTING_SCRIPT = "soft inpainting"  # A1111's built-in; args [enabled, bias, strength, boost, inf, thr, con]
 
@@ -262,6 +269,7 @@ def control_units(body: StableDiffusionProcessingAPI) -> tuple[ControlUnit, ...]
                 guidance_end=unit.guidance_end if unit.guidance is None else unit.guidance,
                 pixel_perfect=unit.pixel_perfect,
                 control_mode=control_mode_name(unit.control_mode),
+                inpaint_crop_input_image=unit.inpaint_crop_input_image,
                 hr_option=unit.hr_option,
                 save_detected_map=unit.save_detected_map,
             )
@@ -279,7 +287,7 @@ def log_unsupported(body: StableDiffusionProcessingAPI) -> list[str]:
         for name in names
         if name in body.model_fields_set and not _is_default(name, getattr(body, name), defaults[name].get_default())
     ]
-    ignored += [f"override_settings.{key}" for key in (body.override_settings or {}) if key not in HANDLED_OVERRIDES]
+    ignored += [f"override_settings.{key}" for key in (body.override_settings or {}) if key in UNIMPLEMENTED_OPTIONS]
     if isinstance(body, StableDiffusionImg2ImgProcessingAPI) and body.mask_blur is None:
         if body.mask_blur_x != body.mask_blur_y:
             ignored.append("mask_blur_y (one blur for both directions: mask_blur_x is used)")
@@ -342,6 +350,7 @@ def _common_fields(body: StableDiffusionProcessingAPI, sampler: ResolvedSampler)
         "refiner_checkpoint": body.refiner_checkpoint,
         "refiner_switch_at": 0.8 if body.refiner_switch_at is None else body.refiner_switch_at,
         "s_min_uncond": body.s_min_uncond,
+        "override_settings": dict(overrides),
     }
 
 

@@ -335,6 +335,7 @@ class ControlNetUnitRequest(BaseModel):
     guidance: float | None = None
     pixel_perfect: bool = False
     control_mode: str | int = "Balanced"
+    inpaint_crop_input_image: bool = True
     hr_option: str = "Both"
     save_detected_map: bool = True
 

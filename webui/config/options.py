@@ -73,6 +73,15 @@ OPTIONS: list[OptionSpec] = [
     OptionSpec("s_churn", 0.0, "sigma churn", "Sampler parameters", minimum=0, maximum=100),
     OptionSpec("s_tmin", 0.0, "sigma tmin", "Sampler parameters", minimum=0, maximum=10),
     OptionSpec("s_noise", 1.0, "sigma noise", "Sampler parameters", minimum=0, maximum=1.1),
+    # A1111 1.10's schedule and sampler tuning options (0 = the model's / schedule's own value).
+    OptionSpec("s_tmax", 0.0, "sigma tmax (0 = inf)", "Sampler parameters", minimum=0, maximum=999),
+    OptionSpec("sigma_min", 0.0, "sigma min (0 = default)", "Sampler parameters", minimum=0, maximum=5),
+    OptionSpec("sigma_max", 0.0, "sigma max (0 = default)", "Sampler parameters", minimum=0, maximum=50),
+    OptionSpec("rho", 0.0, "rho (0 = Karras 7, Polyexponential 1)", "Sampler parameters", minimum=0, maximum=99),
+    OptionSpec("always_discard_next_to_last_sigma", False, "Always discard next-to-last sigma", "Sampler parameters"),
+    OptionSpec("uni_pc_order", 3, "UniPC order (< sampling steps)", "Sampler parameters", minimum=1, maximum=50),
+    OptionSpec("beta_dist_alpha", 0.6, "Beta scheduler - alpha", "Sampler parameters", minimum=0.01, maximum=1),
+    OptionSpec("beta_dist_beta", 0.6, "Beta scheduler - beta", "Sampler parameters", minimum=0.01, maximum=1),
     OptionSpec("emphasis", "Original", "Emphasis mode", "Stable Diffusion", choices=("Original", "No norm", "Ignore")),
     OptionSpec("enable_prompt_comments", True, "Enable comments (# lines are not encoded)", "Stable Diffusion"),
     OptionSpec(
@@ -185,6 +194,7 @@ OPTIONS: list[OptionSpec] = [
         maximum=2.0,
     ),
     OptionSpec("extra_networks_add_text_separator", " ", "Extra networks separator", "Extra Networks"),
+    OptionSpec("sd_hypernetwork", "None", "Add hypernetwork to prompt", "Extra Networks"),  # a file name or "None"
     OptionSpec(
         "control_net_unit_count",
         3,
@@ -320,6 +330,16 @@ class OptionsStore:
     def specs(self) -> list[OptionSpec]:
         """The built-in options, then those extensions registered (in registration order)."""
         return [*OPTIONS, *self._extra.values()]
+
+    def checked(self, key: str, value: Any, *, restricted_ok: bool = False) -> Any:
+        """`value` converted for option `key` (A1111's override_settings); raises UserError for an unknown key, a
+        restricted one (unless `restricted_ok`), or a bad value."""
+        spec = self.spec(key)
+        if spec is None:
+            raise UserError(f"Option {key}: no such option")
+        if spec.restricted and not restricted_ok:
+            raise UserError(f"Option {key} cannot be changed through the API")
+        return _coerce(spec, value) if value is not None or spec.default is not None else None
 
     def register(self, spec: OptionSpec) -> None:
         """Declare an extension's option (A1111's opts.add_option); a built-in key cannot be redefined."""

@@ -25,6 +25,7 @@ from webui.generation.control_maps import fit_map, map_tensor, pixel_perfect_res
 from webui.generation.controlnet_compat import check_compatible as check_compatible
 from webui.generation.denoiser import ControlHook, ControlInput, Residuals
 from webui.generation.preprocessors import Preprocessor, find_preprocessor, hwc3
+from webui.generation.samplers.steppers import upload
 
 CONTROL_MODES = ("Balanced", "My prompt is more important", "ControlNet is more important")
 RESIZE_MODES = ("Just Resize", "Crop and Resize", "Resize and Fill")
@@ -44,7 +45,8 @@ HIRES_SOFT_MODULES = ("canny", "mlsd")  # the extension forces soft injection fo
 class ControlUnit:
     """One ControlNet unit, with the extension's field names and API defaults. `image`/`mask` are PIL images;
     without an image, img2img uses its (first) init image. processor_res/threshold_a/threshold_b of -1 (or out of
-    the preprocessor's slider range) mean the preprocessor's defaults."""
+    the preprocessor's slider range) mean the preprocessor's defaults. inpaint_crop_input_image=False: img2img's
+    "Only masked" does not crop this unit's image (its whole image is fitted to the crop's processing size)."""
 
     enabled: bool = False
     module: str = "none"
@@ -61,6 +63,7 @@ class ControlUnit:
     guidance_end: float = 1.0
     pixel_perfect: bool = False
     control_mode: str = "Balanced"
+    inpaint_crop_input_image: bool = True
     hr_option: str = "Both"
     save_detected_map: bool = True
 
@@ -155,6 +158,7 @@ class ControlNetHook:
         self.low_vram = low_vram
         self.region = region  # (1, 1, h, w) effective-region mask: residuals outside it are zeroed
         self._hints: dict[tuple[int, torch.device, torch.dtype], torch.Tensor] = {}
+        self._rows: dict[tuple[tuple[int, ...], torch.device], torch.Tensor] = {}  # row indexes, on the device
 
     def active(self, sigma: torch.Tensor) -> bool:
         """Matches the extension's guidance schedule: step/steps within [start, end]. Unlike it, an end of 0 means
@@ -183,10 +187,16 @@ class ControlNetHook:
             return down, mid
         return [self._scatter(d, rows, control) for d in down], self._scatter(mid, rows, control)
 
-    @staticmethod
-    def _scatter(values: torch.Tensor, rows: torch.Tensor, control: ControlInput) -> torch.Tensor:
+    def _rows_on(self, rows: torch.Tensor, device: torch.device) -> torch.Tensor:
+        """`rows` (CPU) on `device`, copied once per row set rather than on every call (a copy syncs the stream)."""
+        key = (tuple(rows.tolist()), device)
+        if key not in self._rows:
+            self._rows[key] = upload(rows, device)
+        return self._rows[key]
+
+    def _scatter(self, values: torch.Tensor, rows: torch.Tensor, control: ControlInput) -> torch.Tensor:
         full = values.new_zeros((control.model_in.shape[0], *values.shape[1:]))
-        full[rows.to(values.device)] = values
+        full[self._rows_on(rows, values.device)] = values
         return full
 
     def _forward(self, control: ControlInput, rows: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
@@ -195,7 +205,7 @@ class ControlNetHook:
         if self.low_vram and device.type != "cpu":
             self.model.to(device)
         everything = len(rows) == control.model_in.shape[0]
-        select = rows.to(device)
+        select = self._rows_on(rows, device)
 
         def pick(tensor: torch.Tensor) -> torch.Tensor:
             tensor = tensor.to(device)
@@ -282,13 +292,15 @@ def prepare_unit(
 ) -> PreparedUnit:
     """Run a unit's preprocessor on its image (or the img2img image), at the pixel-perfect resolution if asked.
     The unit's mask (else, for an inpaint unit, `main_mask`: img2img's inpaint mask) is kept at the image's size.
-    With `crop` (img2img "Only masked") the image and the mask are cropped to the inpaint region first."""
+    With `crop` (img2img "Only masked") the image and the mask are cropped to the inpaint region first, unless the
+    unit says not to (inpaint_crop_input_image=False, as the extension)."""
     preprocessor = find_preprocessor(unit.module)
     if preprocessor is None:
         raise ValueError(f"unknown preprocessor {unit.module!r}")  # validated before the job was queued
     source = unit.image if unit.image is not None else fallback_image
     source = source.convert("RGBA") if source.mode in ("RGBA", "LA", "P") else source.convert("RGB")
-    cropping = crop if crop is not None and inpaint.crops_input(preprocessor) else None
+    crops = crop is not None and unit.inpaint_crop_input_image and inpaint.crops_input(preprocessor)
+    cropping = crop if crops else None
     if cropping is not None:
         source = cropping.image(source, unit.resize_mode, width, height)
     image = hwc3(np.asarray(source))

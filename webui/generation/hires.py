@@ -4,6 +4,7 @@ target size with its own steps, denoising strength, prompt timeline and, optiona
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import torch
@@ -15,6 +16,7 @@ from webui.generation.denoiser import ControlHook
 from webui.generation.extra_models import ModelUse, hires_sampler_and_schedule
 from webui.generation.hooks import JobHooks
 from webui.generation.img2img import encode_images, img2img_steps, to_tensor
+from webui.generation.pass_networks import HiresNetworks
 from webui.generation.passes import RefinerStage, blank_inpaint_conditioning, make_denoiser
 from webui.generation.plan import GenerationPlan
 from webui.generation.request import LATENT_UPSCALE_MODES, HiresSpec
@@ -53,7 +55,10 @@ class HiresPass:
         vae: Any,
         checkpoint: ModelUse | None = None,
         refiner: RefinerStage | None = None,
+        networks: HiresNetworks | None = None,
     ) -> None:
+        """`networks`: the hires prompt's own extra networks (A1111 activates them for this pass), None without
+        a hires prompt."""
         req = plan.request
         assert req.hires is not None
         self.spec: HiresSpec = req.hires
@@ -64,26 +69,35 @@ class HiresPass:
             model, encoder = checkpoint.model, checkpoint.encoder
             discrete = DiscreteSigmas.from_scheduler_config(model.scheduler_config)
         self.model = model
-        self.vae = vae if vae is not None else model.vae
+        # the VAE that encodes a pixel-upscaled first pass: a hires checkpoint's own resolution of the VAE choice
+        self.vae = checkpoint.decoder if checkpoint is not None else vae if vae is not None else model.vae
         self.width, self.height = self.spec.target(req.size.width, req.size.height)
         self.hr_steps = self.spec.steps or req.steps
         sampler_name, self.schedule = hires_sampler_and_schedule(req, plan.sampler.name, plan.schedule)
         self.sampler: SamplerSpec = find_sampler(sampler_name)
+        family = "sdxl" if model.identity.is_sdxl else "sd1"
         full = sampler_sigmas(
-            self.sampler, self.schedule, discrete, self.hr_steps, family="sdxl" if model.identity.is_sdxl else "sd1"
+            self.sampler, self.schedule, discrete, self.hr_steps, family=family, **plan.options.schedule_params()
         ).to(model.device)
         t_enc = img2img_steps(self.hr_steps, self.spec.denoising_strength)
         self.sigmas = full[len(full) - 1 - t_enc - 1 :]
-        self.prompt = self.spec.prompt or plan.prompt_text
+        self.networks = networks
+        self.prompt = networks.prompt if networks is not None else self.spec.prompt or plan.prompt_text
         self.negative = self.spec.negative_prompt or plan.negative_text
-        self.conds: ScheduledConds = build_conds(
-            encoder, self.prompt, self.negative, req.steps, plan.options.clip_skip, hires_steps=self.hr_steps
-        )
+        with self.networks_on():  # a text-encoder LoRA of the hires prompt shapes its conditioning
+            self.conds: ScheduledConds = build_conds(
+                networks.encoder_for(model) if networks is not None else encoder, self.prompt, self.negative,
+                req.steps, plan.options.clip_skip, hires_steps=self.hr_steps,
+            )  # fmt: skip
         self.discrete = discrete
 
     @property
     def steps(self) -> int:
         return len(self.sigmas) - 1
+
+    def networks_on(self) -> AbstractContextManager[None]:
+        """The hires prompt's extra networks on this pass's model for the block (nothing without them)."""
+        return self.networks.in_hires_pass(self.model) if self.networks is not None else nullcontext()
 
     def upscale(self, latents: torch.Tensor, decode: Decode) -> torch.Tensor:
         if self.spec.upscaler in LATENT_UPSCALE_MODES:
@@ -100,9 +114,11 @@ class HiresPass:
         on_step: Callable[[StepInfo], None],
         controls: list[ControlHook] | None = None,
         hooks: JobHooks | None = None,
+        skips_used: set[str] | None = None,
     ) -> torch.Tensor:
         """Matches A1111 1.10: fresh noise from the same seeds at the new size, then the img2img schedule tail.
-        `hooks`' CFG callbacks count this pass's own steps, as A1111's do."""
+        `hooks`' CFG callbacks count this pass's own steps, as A1111's do; `skips_used` is the job's record of
+        skipped negative-prompt steps."""
         upscaled = self.upscale(latents, decode)
         req = self.plan.request
         noise = NoiseSource(
@@ -120,7 +136,7 @@ class HiresPass:
             on_step = cfg.track(on_step)
         denoiser: Any = make_denoiser(
             self.plan, self.model, self.sampler, self.discrete, self.conds.at, size,
-            blank_inpaint_conditioning(self.model, n, self.width, self.height), self.steps, controls, cfg,
+            blank_inpaint_conditioning(self.model, n, self.width, self.height), self.steps, controls, cfg, skips_used,
         )  # fmt: skip
         if self.refiner is not None:
             prompts = (self.prompt, self.negative, self.hr_steps)
@@ -136,7 +152,8 @@ class HiresPass:
             return upscaled
         from webui.generation.runner import run_sampler
 
-        return run_sampler(self.sampler, self.plan, denoiser, x, self.sigmas, noise, on_step)
+        with self.networks_on():
+            return run_sampler(self.sampler, self.plan, denoiser, x, self.sigmas, noise, on_step)
 
     def infotext(self) -> dict[str, object]:
         """A1111 1.10's hires keys; sampler, schedule type and prompts only where they differ from the first

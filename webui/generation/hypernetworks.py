@@ -20,7 +20,7 @@ from torch import nn
 
 from webui.models.loaders.hypernetwork import Hypernetwork, HypernetworkModule
 from webui.models.records import ModelRecord
-from webui.prompting.extra_networks import HypernetRef
+from webui.prompting.extra_networks import HypernetRef, hypernet_refs, parse_extra_networks
 
 KEY, VALUE = 0, 1
 
@@ -55,6 +55,19 @@ def resolve_hypernetworks(
         else:
             uses.append(HypernetUse(record, ref.multiplier))
     return uses, warnings
+
+
+def add_prompt_hypernetwork(
+    prompt: str, name: str | None, multiplier: float, listing: Callable[[], Sequence[ModelRecord]]
+) -> str:
+    """A1111 1.10's option sd_hypernetwork ("Add hypernetwork to prompt", ExtraNetworkHypernet.activate): a name
+    other than "None" that names a hypernetwork file and has no tag in the prompt yet gets
+    `<hypernet:NAME:extra_networks_default_multiplier>` appended to the prompt (so the infotext shows it too)."""
+    if not name or name == "None" or name not in {record.path.stem for record in listing()}:
+        return prompt
+    if any(ref.name == name for ref in hypernet_refs(parse_extra_networks(prompt)[1])):
+        return prompt
+    return f"{prompt}<hypernet:{name}:{float(multiplier)}>"
 
 
 def attention_layers(unet: nn.Module) -> list[nn.Module]:
@@ -93,12 +106,16 @@ def _pre_hook(networks: Sequence[tuple[Hypernetwork, float]], which: int) -> Cal
 
 
 @contextmanager
-def hypernetworks_on(unets: Sequence[Any], networks: Sequence[tuple[Hypernetwork, float]]) -> Iterator[int]:
+def hypernetworks_on(
+    unets: Sequence[Any], networks: Sequence[tuple[Hypernetwork, float]], *, switchable: bool = False
+) -> Iterator[int]:
     """Install the hypernetworks (with their multipliers, in tag order) on the UNets for the duration of the
-    block; yields how many projections were hooked. Nothing is installed for no hypernetworks."""
+    block; yields how many projections were hooked. Nothing is installed for no hypernetworks, unless
+    `switchable`: then the hooks read `networks` (a list) on every call, and changing its contents switches
+    the networks (the hires pass's own, generation/pass_networks.py)."""
     handles: list[Any] = []
     try:
-        if networks:
+        if networks or switchable:
             for unet in unets:
                 for attention in attention_layers(unet):
                     handles.append(attention.to_k.register_forward_pre_hook(_pre_hook(networks, KEY)))

@@ -95,6 +95,7 @@ class Preprocessor:
     slider_2: Slider = HIDDEN
     files: tuple[WeightFile, ...] = ()
     requires: Callable[[Annotators, Preprocessor], str | None] | None = None  # a need beyond files: its problem
+    requires_name: str = ""  # that need in a word, for the dropdown's "(needs …)"
 
     def sliders(self) -> list[Slider]:
         return [s for s in (self.resolution, self.slider_1, self.slider_2) if s.visible]
@@ -279,9 +280,9 @@ PREPROCESSORS: tuple[Preprocessor, ...] = (
                  resolution=NO_RESOLUTION, files=(CLIP_H,)),
     # IP-Adapter FaceID (generation.face_embed): the map is the aligned face; the plus variant also CLIP-encodes it.
     Preprocessor("ip-adapter_face_id", "ip-adapter_face_id", face_crop_map, resolution=NO_RESOLUTION,
-                 requires=face_embedder_problem),
+                 requires=face_embedder_problem, requires_name="insightface"),
     Preprocessor("ip-adapter_face_id_plus", "ip-adapter_face_id_plus", face_crop_map, resolution=NO_RESOLUTION,
-                 files=(CLIP_H,), requires=face_embedder_problem),
+                 files=(CLIP_H,), requires=face_embedder_problem, requires_name="insightface"),
 )  # fmt: skip
 
 

@@ -21,8 +21,9 @@ from webui.generation.embedding_lookup import ModelEmbeddingLookup
 from webui.generation.extra_models import HIRES, REFINER, ModelUse
 from webui.generation.hires import HiresPass
 from webui.generation.hooks import BeforeSaveArgs, JobHooks, SavedImageArgs
+from webui.generation.pass_networks import HiresNetworks
 from webui.generation.passes import RefinerStage, blank_inpaint_conditioning, make_denoiser, uncond_skip
-from webui.generation.plan import GenerationPlan
+from webui.generation.plan import GenerationPlan, options_infotext
 from webui.generation.previews import Previewer
 from webui.generation.samplers.registry import SamplerSpec, sampler_sigmas
 from webui.generation.samplers.schedules import DiscreteSigmas
@@ -72,8 +73,9 @@ def sampling_sigmas(
     sampler: SamplerSpec | None = None,
 ) -> torch.Tensor:
     """The sigmas for `steps` steps of the plan's (or the given) sampler and schedule type (A1111's get_sigmas)."""
+    family = "sdxl" if model.identity.is_sdxl else "sd1"
     return sampler_sigmas(
-        sampler or plan.sampler, plan.schedule, discrete, steps, family="sdxl" if model.identity.is_sdxl else "sd1"
+        sampler or plan.sampler, plan.schedule, discrete, steps, family=family, **plan.options.schedule_params()
     )
 
 
@@ -86,12 +88,9 @@ def run_sampler(
     noise: NoiseSource,
     on_step: Callable[[StepInfo], None],
 ) -> torch.Tensor:
-    """Run a sampler with the sampler parameters of the user's options (A1111's eta, churn, tmin, noise)."""
-    opts = plan.options
-    eta = {"eta_ancestral": opts.eta_ancestral, "eta_ddim": opts.eta_ddim}.get(sampler.eta_option or "")
-    return sampler.sample(
-        denoise, x, sigmas, noise, on_step, eta=eta, s_churn=opts.s_churn, s_tmin=opts.s_tmin, s_noise=opts.s_noise
-    )
+    """Run a sampler with the sampler parameters of the job's options (A1111's eta, churn, tmin, tmax, noise, UniPC
+    order)."""
+    return sampler.sample(denoise, x, sigmas, noise, on_step, **plan.options.sampler_params(sampler))
 
 
 def size_tuple(size: Any) -> tuple[int, int] | None:
@@ -152,6 +151,24 @@ def decode_latents(
     return [Image.fromarray(np.ascontiguousarray(a)) for a in arrays]
 
 
+def decode_pass(
+    latents: torch.Tensor,
+    model: LoadedCheckpoint,
+    vae: Any,
+    notes: list[str],
+    refiner: RefinerStage | None = None,
+    checkpoint: ModelUse | None = None,
+) -> list[Image.Image]:
+    """Decode a pass's latents as A1111 does, with the model loaded at the end of that pass: the refiner (with the
+    VAE resolved for it) once it took over in the pass, else the pass's own `checkpoint` (a hires checkpoint, with
+    the VAE resolved for it), else ``model`` with the job's VAE (None: the checkpoint's own)."""
+    if refiner is not None and refiner.in_use:
+        model, vae = refiner.use.model, refiner.use.vae
+    elif checkpoint is not None:
+        model, vae = checkpoint.model, checkpoint.vae
+    return decode_latents(model, latents, vae, notes)
+
+
 class Txt2ImgTask:
     """txt2img: start from pure noise at the first sigma; nothing to do before or after sampling."""
 
@@ -200,31 +217,35 @@ def run_txt2img(
     others: Mapping[str, ModelUse] | None = None,
     approx_dir: Path | None = None,
     hooks: JobHooks | None = None,
+    hires_networks: HiresNetworks | None = None,
 ) -> GenerationResult:
     """Run a plan batch by batch. `task` (Txt2ImgTask by default, or img2img's) decides the start latent, the
     part of the schedule to sample, masking, and what happens to latents and images afterwards. `controls` (a
     generation.controlnet.ControlSet) gives the ControlNet hooks of each pass and their infotext. `others` holds
     the hires checkpoint and the refiner when the plan has them (extra_models.HIRES / REFINER); `approx_dir` is
-    models/VAE-approx, where live previews find TAESD weights."""
+    models/VAE-approx, where live previews find TAESD weights; `hires_networks` the hires prompt's own extra
+    networks (pass_networks.py)."""
     req = plan.request
     task = task or Txt2ImgTask(req)
     device = model.device
     conds = build_conds(encoder, plan.prompt_text, plan.negative_text, req.steps, plan.options.clip_skip)
+    skipped = uncond_skip(plan, 0, set())  # the job's record of skipped negative-prompt steps, all passes
     extra_params = {
         **task.infotext(),
         "TI hashes": used_embedding_hashes(encoder, conds.embedding_names()) or None,
         **(controls.infotext() if controls else {}),
-        **uncond_skip(plan, 0).infotext(),
+        **skipped.infotext(),  # placeholders: filled per batch once a step skipped the negative prompt
         "CFG rescale": plan.options.cfg_rescale or None,  # only when set
         **(infotext_extra or {}),
     }
     discrete = DiscreteSigmas.from_scheduler_config(model.scheduler_config)
+    extra_params |= options_infotext(plan, discrete.sigma_min, discrete.sigma_max)  # as A1111's sampler adds them
     sigmas = task.sigmas(sampling_sigmas(plan, model, discrete, req.steps).to(device))
     others = others or {}
     refiner = RefinerStage(plan, others[REFINER]) if REFINER in others else None
     hires = None
     if req.hires is not None and task.kind == "txt2img":
-        hires = HiresPass(plan, model, encoder, discrete, vae, others.get(HIRES), refiner)
+        hires = HiresPass(plan, model, encoder, discrete, vae, others.get(HIRES), refiner, hires_networks)
     previewer = Previewer(plan.options.preview_type, model, approx_dir, vae)
     if hires is not None:
         extra_params = {**hires.infotext(), **extra_params}
@@ -253,7 +274,7 @@ def run_txt2img(
         image_cond = task.image_conditioning(model, batch_no, len(seeds))
         cfg = hooks.cfg_pass(steps) if hooks else None  # extensions' CFG callbacks; None costs nothing per step
         denoiser: Any = make_denoiser(
-            plan, model, plan.sampler, discrete, conds.at, size, image_cond, steps, control_hooks, cfg
+            plan, model, plan.sampler, discrete, conds.at, size, image_cond, steps, control_hooks, cfg, skipped.used
         )
         if refiner is not None:
             prompts = (plan.prompt_text, plan.negative_text, None)
@@ -293,21 +314,21 @@ def run_txt2img(
                     latents,
                     seeds,
                     plan.subseeds[batch_no],
-                    lambda lat: decode_latents(model, lat, vae, result.warnings),
+                    lambda lat: decode_pass(lat, model, vae, result.warnings, refiner),
                     lambda info, on_step=on_step: on_step(info, offset=steps),
                     controls=hires_hooks,
                     hooks=hooks,
+                    skips_used=skipped.used,
                 )
         except StopSampling as stop:
             stopped = stop
             latents = latest["x"]
-        decoder = hires.model if hires is not None else model
-        images = task.finish_images(
-            decode_latents(decoder, task.finish_latents(latents, batch_no), vae, result.warnings), batch_no
-        )
+        last = task.finish_latents(latents, batch_no)
+        checkpoint = hires.checkpoint if hires is not None else None
+        images = task.finish_images(decode_pass(last, model, vae, result.warnings, refiner, checkpoint), batch_no)
         if controls:  # ControlNet inpaint_only with a unit's own mask keeps the unmasked input pixels
             images = controls.finish_images(images)
-        batch_params = {**extra_params, **(refiner.infotext() if refiner is not None else {})}
+        batch_params = {**extra_params, **skipped.infotext(), **(refiner.infotext() if refiner is not None else {})}
         for index, (seed, subseed, image) in enumerate(zip(seeds, plan.subseeds[batch_no], images, strict=True)):
             if hooks:  # always-visible scripts' postprocess_image, before the image is saved
                 image = hooks.image(image, seed, batch_no, index)

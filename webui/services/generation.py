@@ -5,48 +5,52 @@ from __future__ import annotations
 import logging
 from contextlib import ExitStack
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import Any
-
-import numpy as np
-from PIL import Image
 
 from webui import VERSION
 from webui.config.options import OptionsStore
 from webui.core.errors import InvalidRequest, UserError
-from webui.generation.annotators import Annotators, MissingAnnotator
-from webui.generation.controlnet import ControlSet, check_compatible, prepare_unit, validate_units
-from webui.generation.controlnet_inpaint import OnlyMaskedCrop, main_inpaint_mask
 from webui.generation.extra_models import (
     HIRES,
     REFINER,
     acquire_extra_models,
+    checkpoint_vae,
     hires_sampler_and_schedule,
     resolve_extra_checkpoints,
 )
 from webui.generation.hooks import JobHooks
-from webui.generation.hypernetworks import HypernetUse, hypernetworks_on, resolve_hypernetworks
+from webui.generation.hypernetworks import (
+    HypernetUse,
+    add_prompt_hypernetwork,
+    hypernetworks_on,
+    resolve_hypernetworks,
+)
 from webui.generation.img2img import Img2ImgTask
-from webui.generation.plan import ControlUse, GenerationPlan, LoraUse, OptionsSnapshot
-from webui.generation.preprocessors import find_preprocessor
+from webui.generation.pass_networks import HiresNetworks, pass_networks
+from webui.generation.plan import (
+    GenerationPlan,
+    LoraUse,
+    OptionsSnapshot,
+    checked_overrides,
+    overridden,
+    snapshot_options,
+)
 from webui.generation.request import Img2ImgRequest, Txt2ImgRequest, validate
 from webui.generation.runner import GenerationResult, prompt_encoder_for, run_txt2img
 from webui.generation.samplers.registry import find_sampler, resolve_schedule, split_legacy_name
 from webui.generation.seeds import batch_seeds, resolve_seed
-from webui.images.saving import SaveSettings
 from webui.jobs.job import JobHandle
 from webui.jobs.worker import JobRunner
-from webui.models.annotator_downloads import WeightDownloads
-from webui.models.controlnets import ControlNetModels, annotator_folders, checkpoint_base, controlnet_folders
-from webui.models.loaders.control_lora import BaseUnet
 from webui.models.loaders.hypernetwork import HypernetworkCache
 from webui.models.manager import ModelManager
 from webui.models.patches import LoraPatcher
-from webui.models.weights_manifest import WeightStatus, download_missing, verify_weights
 from webui.prompting.extra_networks import hypernet_refs, lora_refs, parse_extra_networks
 from webui.prompting.parser import SubPrompt, split_and, strip_comments
 from webui.prompting.schedule import prompt_schedule
 from webui.prompting.styles import apply_styles, load_styles, select_styles
+from webui.services.controlnet import ControlNetService
 from webui.services.models import loading_progress
 from webui.services.scripts.context import GridOptions, ScriptContext, add_batch_grid
 from webui.services.scripts.registry import AxisLists, ScriptRegistry
@@ -57,35 +61,6 @@ log = logging.getLogger(__name__)
 def clean_name(name: str) -> str:
     """A1111 removes ':' and ',' from names inside hash lists of the infotext."""
     return name.replace(":", "").replace(",", "")
-
-
-def snapshot_options(options: OptionsStore) -> OptionsSnapshot:
-    return OptionsSnapshot(
-        clip_skip=int(options.get("CLIP_stop_at_last_layers")),
-        rng=str(options.get("randn_source")),
-        emphasis=str(options.get("emphasis")),
-        comma_backtrack=int(options.get("comma_padding_backtrack")),
-        samples_format=str(options.get("samples_format")),
-        save_images=bool(options.get("samples_save")),
-        preview_every=int(options.get("show_progress_every_n_steps")),
-        previews=bool(options.get("live_previews_enable")),
-        ensd=int(options.get("eta_noise_seed_delta")),
-        eta_ancestral=float(options.get("eta_ancestral")),
-        eta_ddim=float(options.get("eta_ddim")),
-        s_churn=float(options.get("s_churn")),
-        s_tmin=float(options.get("s_tmin")),
-        s_noise=float(options.get("s_noise")),
-        saving=SaveSettings.from_options(options.get),
-        outdir_samples=str(options.get("outdir_samples") or ""),
-        outdir_txt2img_samples=str(options.get("outdir_txt2img_samples") or ""),
-        outdir_img2img_samples=str(options.get("outdir_img2img_samples") or ""),
-        preview_type=str(options.get("show_progress_type")),
-        s_min_uncond=float(options.get("s_min_uncond")),
-        s_min_uncond_all=bool(options.get("s_min_uncond_all")),
-        skip_early_cond=float(options.get("skip_early_cond")),
-        cfg_rescale=float(options.get("cfg_rescale")),
-        refiner_pass=str(options.get("hires_fix_refiner_pass")),
-    )
 
 
 class GenerationService:
@@ -102,13 +77,7 @@ class GenerationService:
         self._models = models
         self._options = options
         self._outputs = outputs_root
-        policy = models.cache.policy
-        # ControlNet models and annotators live here until the model manager owns them (same cache policy).
-        self.controlnets = ControlNetModels(
-            controlnet_folders(models.paths), policy, allow_unsafe_pickle=models.allow_unsafe_pickle
-        )
-        downloads = WeightDownloads(lambda: bool(options.get("control_net_annotator_download")))
-        self.annotators = Annotators(annotator_folders(models.paths), device=policy.device, downloads=downloads)
+        self.controlnet = ControlNetService(jobs, models, options)  # ControlNet models, annotators, detect
         self.hypernetworks = HypernetworkCache(allow_unsafe=models.allow_unsafe_pickle)
         self.scripts = ScriptRegistry.with_builtins(
             AxisLists(
@@ -133,19 +102,23 @@ class GenerationService:
         except UserError as exc:
             problems.append(exc.message)
             sampler, schedule = None, ""
-        problems += self._control_problems(request)
+        problems += self.controlnet.problems(request)
+        try:  # A1111's override_settings: this job's own option values, never saved unless asked to
+            option = overridden(self._options.get, checked_overrides(request.override_settings, self._options.checked))
+        except InvalidRequest as exc:
+            problems += exc.problems
         if problems:
             raise InvalidRequest(problems)
         assert sampler is not None
-        controls = self._controls(request)
-        wanted = request.checkpoint or self._options.get("sd_model_checkpoint")
+        controls = self.controlnet.uses(request)
+        wanted = request.checkpoint or option("sd_model_checkpoint")
         try:
             record = self._models.find_checkpoint(wanted)
         except UserError:
             if request.checkpoint:
                 raise
             record = self._models.find_checkpoint(None)  # the saved choice is gone: fall back like A1111
-        options = snapshot_options(self._options)
+        options = snapshot_options(option)
         if request.clip_skip is not None:
             options = OptionsSnapshot(**{**options.__dict__, "clip_skip": request.clip_skip})
         if request.s_min_uncond is not None:
@@ -153,6 +126,9 @@ class GenerationService:
         hires_sampler_and_schedule(request, sampler.name, schedule)  # a bad hires sampler/schedule: InvalidRequest
         hires_checkpoint, refiner = resolve_extra_checkpoints(request, self._models.find_checkpoint, record)
         prompt, negative, warnings = self._styled(request)
+        prompt = add_prompt_hypernetwork(  # option sd_hypernetwork ("Add hypernetwork to prompt")
+            prompt, option("sd_hypernetwork"), option("extra_networks_default_multiplier"), self._models.hypernetworks
+        )
         comments = bool(self._options.get("enable_prompt_comments"))
         prompt_text, loras, hypernets, network_warnings = self._extra_networks(
             strip_comments(prompt) if comments else prompt, request
@@ -179,71 +155,12 @@ class GenerationService:
             negative_text=negative_text,
             loras=tuple(loras),
             hypernetworks=tuple(hypernets),
-            vae=self._models.resolve_vae(request.vae or self._options.get("sd_vae"), record),
+            vae=self._models.resolve_vae(request.vae or option("sd_vae"), record),
             warnings=tuple(warnings),
             controls=controls,
             hires_checkpoint=hires_checkpoint,
             refiner=refiner,
         )
-
-    def _control_problems(self, request: Txt2ImgRequest) -> list[str]:
-        """The ControlNet units' problems, a missing annotator weight file ("needs file X") among them."""
-        img2img = isinstance(request, Img2ImgRequest) and bool(request.init_images)
-        problems = validate_units(request.controls, has_init_image=img2img)
-        for unit in request.controls:
-            pre = find_preprocessor(unit.module) if unit.enabled else None
-            problem = self.annotators.problem(pre) if pre is not None else None
-            if problem and problem not in problems:
-                problems.append(problem)
-        return problems
-
-    def _controls(self, request: Txt2ImgRequest) -> tuple[ControlUse, ...]:
-        """The enabled units with their models found (ModelNotFound, 404, lists the installed ones)."""
-        uses: list[ControlUse] = []
-        for index, unit in enumerate(request.controls):
-            if unit.enabled:
-                info = self.controlnets.find(unit.model)
-                if info is not None:
-                    uses.append(ControlUse(index, unit, info))
-        return tuple(uses)
-
-    def _control_set(
-        self, plan: GenerationPlan, stack: ExitStack, unet: Any, crop_box: tuple[int, int, int, int] | None = None
-    ) -> ControlSet | None:
-        """On the worker: load the units' models (cached as the extension does, 2 by default), check that they
-        fit the checkpoint, and run their preprocessors once for the job (on img2img's "Only masked" crop_box)."""
-        if not plan.controls:
-            return None
-        req = plan.request
-        fallback = req.init_images[0] if isinstance(req, Img2ImgRequest) and req.init_images else None
-        seed = plan.seeds[0][0] if plan.seeds and plan.seeds[0] else 0
-        main_mask = main_inpaint_mask(req.inpaint) if isinstance(req, Img2ImgRequest) else None
-        crop = OnlyMaskedCrop(crop_box, fallback.size) if crop_box is not None and fallback is not None else None
-        loaded: dict[str, Any] = {}
-        units: list[Any] = []
-        for use in plan.controls:
-            key = use.model.record.record_id
-            if key not in loaded:
-                base = self._control_lora_base(plan, stack, use.model)
-                loaded[key] = stack.enter_context(self.controlnets.acquire(use.model, base))
-                check_compatible(use.model.title, loaded[key].model.config, unet.config, plan.checkpoint.name)
-            units.append(
-                prepare_unit(
-                    use.index, use.unit, loaded[key].model, use.model.title, self.annotators,
-                    req.size.width, req.size.height, fallback_image=fallback, seed=seed, main_mask=main_mask,
-                    crop=crop,
-                )
-            )  # fmt: skip
-        policy = self.controlnets.cache.policy
-        control_set = ControlSet(units, policy.device, policy.dtype)
-        stack.enter_context(control_set.image_prompts_on(unet))  # IP-Adapters on the UNet for this job only
-        return control_set
-
-    def _control_lora_base(self, plan: GenerationPlan, stack: ExitStack, info: Any) -> BaseUnet | None:
-        """A Control-LoRA is built on the job's checkpoint (already loaded by _run: this only locks it once more)."""
-        if not self.controlnets.is_control_lora(info):
-            return None
-        return checkpoint_base(stack.enter_context(self._models.acquire_checkpoint(plan.checkpoint)))
 
     def _styled(self, request: Txt2ImgRequest) -> tuple[str, str, list[str]]:
         """The prompt and negative prompt with the request's styles applied (A1111's styles.csv)."""
@@ -280,6 +197,35 @@ class GenerationService:
                 warnings.append(f"Extra network type not supported yet: <{kind}:…>")
         return prompt_text, uses, hypernets, warnings + missing
 
+    def _hires_networks(
+        self, plan: GenerationPlan, first_loras: list[Any], first_hypernets: list[tuple[Any, float]]
+    ) -> tuple[HiresNetworks | None, list[str]]:
+        """A hires prompt's own `<lora:…>` / `<hypernet:…>` networks for the hires pass, as A1111 activates each
+        pass's prompt's networks (None without a hires prompt: both passes share the first prompt's); with the
+        warnings for names not found."""
+        spec = plan.request.hires
+        if spec is None or not spec.prompt or isinstance(plan.request, Img2ImgRequest):
+            return None, []
+        comments = bool(self._options.get("enable_prompt_comments"))
+        text, loras, hypernets, warnings = self._extra_networks(
+            strip_comments(spec.prompt) if comments else spec.prompt, plan.request
+        )
+        files = [self._models.lora_file(use.record) for use in loras]
+        specs = [(f, use.te_weight, use.unet_weight) for f, use in zip(files, loras, strict=True)]
+        hires_plan = replace(plan, loras=tuple(loras))
+
+        def encoder_for(model: Any) -> Any:
+            widths = [te.config.hidden_size for te in model.text_encoders]
+            return prompt_encoder_for(model, hires_plan, self._models.embeddings.for_model(model.identity, widths))
+
+        networks = HiresNetworks(
+            text,
+            pass_networks(specs, [(self.hypernetworks.get(u.record.path), u.multiplier) for u in hypernets]),
+            pass_networks(first_loras, first_hypernets),
+            encoder_for,
+        )
+        return networks, [f"Hires prompt: {w}" for w in warnings]
+
     def submit(self, request: Txt2ImgRequest, job_id: str | None = None) -> JobHandle:
         """Queue a request (or, with `request.script`, the script that makes its images) as one job."""
         name = "img2img" if isinstance(request, Img2ImgRequest) else "txt2img"
@@ -287,7 +233,7 @@ class GenerationService:
         if request.script is not None:
             return self._submit_script(request, name, job_id, hooks)
         plan = self.plan(hooks.apply_to_request(request))
-        grid = GridOptions.from_options(self._options)
+        grid = GridOptions.from_options(self._options, hooks)  # hooks: extensions' on_image_grid
         return self._jobs.submit(
             lambda job: add_batch_grid(self.run_plan(plan, job, hooks), plan, grid, self._outputs, name),
             name=name,
@@ -319,8 +265,7 @@ class GenerationService:
         """On the worker: load the checkpoint, patch LoRAs, build the prompt encoder, run the job."""
         with ExitStack() as stack:
             loading = loading_progress(job.emit, len(plan.seeds), plan.request.steps)
-            units = [find_preprocessor(use.unit.module) for use in plan.controls]
-            self.annotators.ensure([p for p in units if p is not None], loading)  # first use: download weights
+            self.controlnet.ensure_annotators(plan, loading)  # first use: download weights
             model = stack.enter_context(self._models.acquire_checkpoint(plan.checkpoint, loading))
             vae = (
                 stack.enter_context(self._models.acquire_vae(plan.vae, model.identity.config_dir))
@@ -344,55 +289,31 @@ class GenerationService:
                 extra = {"VAE hash": vae.sha256[:10] if vae.sha256 else None, "VAE": plan.vae.path.name, **extra}
             vae_model = vae.vae if vae is not None else None
             task = Img2ImgTask(plan.request, model, vae_model) if isinstance(plan.request, Img2ImgRequest) else None
-            controls = self._control_set(plan, stack, model.unet, task.crop_box() if task is not None else None)
+            crop_box = task.crop_box() if task is not None else None  # img2img "Only masked"
+            controls = self.controlnet.control_set(plan, stack, model.unet, crop_box)
             others = dict(
                 acquire_extra_models(
                     stack, {HIRES: plan.hires_checkpoint, REFINER: plan.refiner}, self._models.acquire_checkpoint,
                     lambda m: prompt_encoder_for(m, plan, self._models.embeddings.for_model(
                         m.identity, [te.config.hidden_size for te in m.text_encoders])), specs,
+                    partial(checkpoint_vae, stack, self._models, plan.request.vae
+                            or overridden(self._options.get, plan.request.override_settings)("sd_vae")),
                 )
             )  # fmt: skip
             hypernets = [(self.hypernetworks.get(use.record.path), use.multiplier) for use in plan.hypernetworks]
-            stack.enter_context(hypernetworks_on([model.unet, *(o.model.unet for o in others.values())], hypernets))
+            hires_nets, hires_warnings = self._hires_networks(plan, specs, hypernets)
+            active = hires_nets.active_hypernetworks if hires_nets is not None else hypernets
+            unets = [model.unet, *(o.model.unet for o in others.values())]
+            stack.enter_context(hypernetworks_on(unets, active, switchable=hires_nets is not None))
             approx_dir = self._models.paths.models / "VAE-approx"
             result = run_txt2img(
                 plan, model, encoder, job, job.emit, self._outputs, extra, vae=vae_model, task=task, controls=controls,
-                others=others, approx_dir=approx_dir, hooks=hooks,
+                others=others, approx_dir=approx_dir, hooks=hooks, hires_networks=hires_nets,
             )  # fmt: skip
+            result.warnings += hires_warnings
             if controls:
                 result.detected_maps = controls.detected_maps(plan.request.size.width, plan.request.size.height)
             return result
-
-    def detect(
-        self, module: str, images: list[Any], resolution: float = -1, threshold_a: float = -1,
-        threshold_b: float = -1,
-    ) -> list[Any]:  # fmt: skip
-        """Run a ControlNet preprocessor on PIL images (the UI's preview, /controlnet/detect) on the worker, so
-        that annotators share the device with generation. Raises UserError for an unknown module or missing
-        weights. Returns PIL images."""
-        pre = find_preprocessor(module)
-        if pre is None:
-            raise UserError(f"Preprocessor '{module}' not found")
-        problem = self.annotators.problem(pre)
-        if problem:
-            raise MissingAnnotator(problem)
-
-        def work(job: JobHandle) -> list[Any]:
-            self.annotators.ensure([pre], loading_progress(job.emit))  # first use: download its weights
-            return [
-                Image.fromarray(self.annotators.run(pre.name, np.asarray(i.convert("RGB")), resolution,
-                                                    threshold_a, threshold_b))
-                for i in images
-            ]  # fmt: skip
-
-        return self._jobs.submit(work, name="controlnet-detect").result()
-
-    def control_weights(self, *, download: bool = False) -> tuple[list[WeightStatus], list[str]]:
-        """The weight manifest's files as present / missing / wrong size / wrong hash, after downloading the
-        missing ones when asked (then also one message per file that could not be fetched)."""
-        if download:
-            return download_missing(self.annotators.folders)
-        return verify_weights(self.annotators.folders), []
 
     def run_sync(self, request: Txt2ImgRequest, timeout: float | None = None) -> GenerationResult:
         return self.submit(request).result(timeout)

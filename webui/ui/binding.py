@@ -588,6 +588,7 @@ def _find_choice(value: str, choices: Sequence[str], aliases: Mapping[str, str])
 CONTROLNET_UNIT_KEYS = (
     "enabled", "image", "use_init_image", "module", "model", "weight", "guidance_start", "guidance_end",
     "processor_res", "threshold_a", "threshold_b", "pixel_perfect", "low_vram", "control_mode", "resize_mode", "mask",
+    "inpaint_crop_input_image",
 )  # fmt: skip
 _CONTROLNET_REALS = {
     "weight": "Control Weight",
@@ -649,6 +650,7 @@ def control_unit(values: Mapping[str, Any], index: int = 0) -> ControlUnit:
         guidance_end=reals["guidance_end"],
         pixel_perfect=bool(values.get("pixel_perfect", d.pixel_perfect)),
         control_mode=str(values.get("control_mode") or d.control_mode),
+        inpaint_crop_input_image=bool(values.get("inpaint_crop_input_image", d.inpaint_crop_input_image)),
     )
 
 

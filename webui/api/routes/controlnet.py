@@ -14,7 +14,7 @@ from webui.api.convert import decode_input_image
 from webui.api.router import AppDep
 from webui.api.schemas import ControlNetDetectRequest, ControlNetDetectResponse
 from webui.core.errors import UserError
-from webui.generation.controlnet_inpaint import is_inpaint, mask_array, preview_map
+from webui.generation.controlnet_inpaint import LAMA_MODULES, is_inpaint, mask_array, preview_map
 from webui.generation.preprocessors import PREPROCESSORS, find_preprocessor
 from webui.images.saving import encode_png_base64
 
@@ -27,14 +27,14 @@ def version() -> dict[str, int]:
 
 def model_list(app: AppDep, update: bool = True) -> dict[str, list[str]]:
     """The "name [hash]" of every ControlNet model (rescanned on every call; `update` is accepted for the client)."""
-    return {"model_list": app.generation.controlnets.titles()}
+    return {"model_list": app.generation.controlnet.models.titles()}
 
 
 def module_list(app: AppDep, alias_names: bool = False) -> dict[str, Any]:
     """Preprocessor names (or UI labels with alias_names=true) and their sliders; `available` and `needs` are
     ours: whether it can run (its weight files are on disk or will be downloaded on first use), and which files
     are not on disk."""
-    annotators = app.generation.annotators
+    annotators = app.generation.controlnet.annotators
     names = [p.label if alias_names else p.name for p in PREPROCESSORS]
     detail = {
         (p.label if alias_names else p.name): {
@@ -55,7 +55,8 @@ def settings(app: AppDep) -> dict[str, int]:
 
 def detect(body: ControlNetDetectRequest, app: AppDep) -> ControlNetDetectResponse:
     """Matches the extension: 422 "Module not available" for an unknown preprocessor, "No image selected"
-    without images; otherwise one detected map (base64 PNG) per input image."""
+    without images; otherwise one detected map (base64 PNG) per input image. `controlnet_masks` (mask i with image
+    i) reach the preprocessor (inpaint_only+lama fills the masked pixels); the other inpaint ones show them black."""
     pre = find_preprocessor(body.controlnet_module)
     if pre is None:
         raise HTTPException(status_code=422, detail="Module not available")
@@ -65,30 +66,36 @@ def detect(body: ControlNetDetectRequest, app: AppDep) -> ControlNetDetectRespon
     if not sources:
         raise HTTPException(status_code=422, detail="No image selected")
     images = [decode_input_image(data, "controlnet_input_images") for data in sources]
+    masks = [
+        decode_input_image(data, f"controlnet_masks[{index}]") if data else None
+        for index, data in enumerate(body.controlnet_masks or [])
+    ]
     try:
-        maps = app.generation.detect(
+        maps = app.generation.controlnet.detect(
             pre.name,
             images,
             body.controlnet_processor_res,
             body.controlnet_threshold_a,
             body.controlnet_threshold_b,
+            masks=masks,
         )
     except UserError as exc:
         raise HTTPException(status_code=exc.status_code, detail=exc.message) from None
-    if is_inpaint(pre.name) and body.controlnet_masks:
-        maps = _masked_previews(maps, body.controlnet_masks)
+    if is_inpaint(pre.name) and pre.name not in LAMA_MODULES:  # LaMa's preview shows its fill
+        maps = _masked_previews(maps, masks)
     return ControlNetDetectResponse(images=[encode_png_base64(m, None) for m in maps], info="Success")
 
 
-def _masked_previews(maps: list[Any], masks: list[str]) -> list[Any]:
+def _masked_previews(maps: list[Any], masks: list[Any]) -> list[Any]:
     """An inpaint preprocessor's maps with the masked pixels black (mask i goes with image i; resized to it)."""
     shown = []
     for index, detected in enumerate(maps):
-        if index >= len(masks) or not masks[index]:
+        mask = masks[index] if index < len(masks) else None
+        if mask is None:
             shown.append(detected)
             continue
-        mask = mask_array(decode_input_image(masks[index], f"controlnet_masks[{index}]"), detected.size) > 127
-        shown.append(Image.fromarray(preview_map(np.asarray(detected.convert("RGB")), mask)))
+        hidden = mask_array(mask, detected.size) > 127
+        shown.append(Image.fromarray(preview_map(np.asarray(detected.convert("RGB")), hidden)))
     return shown
 
 

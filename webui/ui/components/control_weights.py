@@ -50,7 +50,7 @@ def bind_weights_panel(panel: WeightsPanel, app: App) -> None:
     generation = app.generation
 
     def show(download: bool) -> tuple[Any, Any]:
-        statuses, problems = generation.control_weights(download=download)
+        statuses, problems = generation.controlnet.weights(download=download)
         return weights_summary(statuses, problems), weights_rows(statuses)
 
     outputs = [panel.summary, panel.table]

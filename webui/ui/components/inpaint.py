@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import gradio as gr
+import numpy as np
+from PIL import Image, ImageFilter
 
 from webui.generation.request import MASKED_CONTENT, InpaintSpec, SoftInpaintSpec
 from webui.ui.binding import INPAINT_AREAS, MASK_MODES, SOFT_INPAINT_FIELDS, inpaint_from_editor, sketch_image
@@ -26,11 +28,13 @@ class InpaintControls:
     inpaint_area: gr.Radio
     only_masked_padding: gr.Slider
     soft: dict[str, gr.components.Component] = field(default_factory=dict)  # "Soft inpainting" by field key
+    mask_alpha: gr.Slider | None = None  # "Mask transparency", shown on the Inpaint sketch sub-tab only
 
     def request_inputs(self) -> dict[str, gr.components.Component]:
-        """The components by binding.IMG2IMG_FIELDS key."""
+        """The components by binding.IMG2IMG_FIELDS key (and "mask_alpha", read by inpaint_sketch_values)."""
         return {
             **self.soft,
+            **({"mask_alpha": self.mask_alpha} if self.mask_alpha is not None else {}),
             "mask_blur": self.mask_blur,
             "mask_mode": self.mask_mode,
             "masked_content": self.masked_content,
@@ -85,7 +89,11 @@ def render_inpaint_upload() -> tuple[gr.Image, gr.Image]:
 def render_inpaint_controls(tab: str, defaults: InpaintSpec | None = None) -> InpaintControls:
     d = defaults or InpaintSpec(mask=None)
     with gr.Column(visible=False, elem_id="inpaint_controls", elem_classes=["inpaint-controls"]) as group:
-        mask_blur = gr.Slider(0, 64, value=d.mask_blur, step=1, label="Mask blur", elem_id=f"{tab}_mask_blur")
+        with gr.Row():
+            mask_blur = gr.Slider(0, 64, value=d.mask_blur, step=1, label="Mask blur", elem_id=f"{tab}_mask_blur")
+            mask_alpha = gr.Slider(  # A1111's: how much of the picture shows through the strokes
+                0, 100, value=0, step=1, label="Mask transparency", visible=False, elem_id=f"{tab}_mask_alpha"
+            )
         mask_mode = gr.Radio(
             list(MASK_MODES),
             value=MASK_MODES[1] if d.invert else MASK_MODES[0],
@@ -114,7 +122,7 @@ def render_inpaint_controls(tab: str, defaults: InpaintSpec | None = None) -> In
                 elem_id=f"{tab}_inpaint_full_res_padding",
             )
         soft = render_soft_inpainting()
-    return InpaintControls(group, mask_blur, mask_mode, masked_content, inpaint_area, padding, soft)
+    return InpaintControls(group, mask_blur, mask_mode, masked_content, inpaint_area, padding, soft, mask_alpha)
 
 
 # A1111 1.10's "Soft inpainting": field key → (label, minimum, maximum, step); defaults from SoftInpaintSpec.
@@ -164,9 +172,15 @@ def render_inpaint_sketch(
 
 
 def inpaint_sketch_values(values: Mapping[str, Any]) -> dict[str, Any]:
-    """The tab's values with the Inpaint sketch editor turned into an "Inpaint upload" pair, as A1111 does: the
-    picture with the strokes painted on is the init image, and where the strokes are is the mask."""
+    """The tab's values with the Inpaint sketch editor turned into an "Inpaint upload" pair, as A1111 does: where
+    the strokes are is the mask, dimmed by "Mask transparency" (0-100 %); the init image is the picture with the
+    strokes painted on through that mask, both blurred by "Mask blur" (A1111's img2img for inpaint sketch)."""
     editor = values.get("inpaint_sketch")
-    image = sketch_image(editor)
-    _, mask = inpaint_from_editor(editor)
+    sketched = sketch_image(editor)
+    original, mask = inpaint_from_editor(editor)
+    alpha = min(max(float(values.get("mask_alpha") or 0), 0.0), 100.0)
+    if alpha:
+        mask = Image.fromarray(np.round(np.asarray(mask) * (1 - alpha / 100)).astype(np.uint8), "L")
+    blur = ImageFilter.GaussianBlur(int(values.get("mask_blur") or 0))
+    image = Image.composite(sketched.filter(blur), original.convert(sketched.mode), mask.filter(blur))
     return {**values, "mode": "inpaint upload", "inpaint_base": image, "inpaint_mask": mask}

@@ -205,8 +205,17 @@ def _mode_tab(tabs: dict[str, gr.Tab], mode: str) -> gr.Tab:
 
 
 def _mode_updates(w: Img2ImgWidgets, mode: str) -> Updates:
-    """Selecting a sub-tab: remember it, and show the inpaint controls on the inpaint sub-tabs only."""
-    return {w.mode: mode, w.inpaint.group: gr.Column(visible=mode in INPAINT_CONTROL_MODES)}
+    """Selecting a sub-tab: remember it, and show the inpaint controls on the inpaint sub-tabs only ("Mask
+    transparency" on Inpaint sketch only, as A1111)."""
+    updates: Updates = {w.mode: mode, w.inpaint.group: gr.Column(visible=mode in INPAINT_CONTROL_MODES)}
+    if w.inpaint.mask_alpha is not None:
+        updates[w.inpaint.mask_alpha] = gr.Slider(visible=mode == "inpaint sketch")
+    return updates
+
+
+def _mode_outputs(w: Img2ImgWidgets) -> list[Any]:
+    """The components _mode_updates() changes."""
+    return [w.mode, w.inpaint.group, *([w.inpaint.mask_alpha] if w.inpaint.mask_alpha is not None else [])]
 
 
 def _picture_size(value: Any) -> tuple[int, int] | None:
@@ -234,7 +243,7 @@ def bind_img2img(w: Img2ImgWidgets, app: App, checkpoint: gr.Dropdown) -> None:
     for mode, tab in w.mode_tabs.items():
         tab.select(
             partial(_mode_updates, w, mode),
-            outputs=[w.mode, w.inpaint.group],
+            outputs=_mode_outputs(w),
             queue=False,
             show_progress="hidden",
             api_visibility="private",
@@ -257,7 +266,7 @@ def bind_img2img(w: Img2ImgWidgets, app: App, checkpoint: gr.Dropdown) -> None:
     bind_seed_row(w.seed, w.results.generation)
     bind_extra_networks(w.networks, app, w.prompts, w.results, checkpoint)
     bind_prompt_tools(w.prompts, app.prompts)
-    bind_controlnet(w.controlnet, app, w.size.width, w.size.height, w.init_image)
+    bind_controlnet(w.controlnet, app, w.size.width, w.size.height, w.request_inputs(checkpoint), w.mode_tabs)
     if w.scripts is not None:
         bind_scripts(w.scripts)
 
@@ -295,8 +304,7 @@ def bind_send_to(source: ResultPanel, prompts: PromptRow, target: Img2ImgWidgets
         target.prompts.negative_prompt,
         target.size.width,
         target.size.height,
-        target.mode,
-        target.inpaint.group,
+        *_mode_outputs(target),
     ]
     inputs = [source.gallery, source.generation, prompts.prompt, prompts.negative_prompt]
     for button, mode, picture in (
