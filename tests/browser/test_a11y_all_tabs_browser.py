@@ -42,7 +42,10 @@ AUDIT_JS = r"""() => {
     for (const el of document.querySelectorAll('[id]')) {
         if (el.id && !el.closest('svg')) seen[el.id] = (seen[el.id] || 0) + 1;
     }
-    for (const [id, count] of Object.entries(seen)) if (count > 1) problems.push(`id used ${count} times: #${id}`);
+    // A1111 itself gives both tabs' Script dropdowns the id script_list, and extensions rely on it
+    const allowed = {script_list: 2};
+    for (const [id, count] of Object.entries(seen))
+        if (count > (allowed[id] || 1)) problems.push(`id used ${count} times: #${id}`);
     return [inputs.length, buttons.length, problems];
 }"""
 

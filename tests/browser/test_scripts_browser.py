@@ -35,7 +35,7 @@ def test_xyz_plot_from_the_script_dropdown_gives_a_grid(ui: BrowserPage) -> None
     fill_small_job(page, "a red barn", steps=2)
     x_values = page.locator(f"{TAB} #script_txt2img_xyz_plot_x_values textarea")
     assert not x_values.is_visible()  # the script's controls are hidden until it is chosen
-    choose(page, f"{TAB} #txt2img_script_list", "X/Y/Z plot")
+    choose(page, "#txt2img_script_container #script_list", "X/Y/Z plot")
     x_values.wait_for(state="visible")
     choose(page, f"{TAB} #script_txt2img_xyz_plot_x_type", "Steps")
     x_values.fill("1, 2")

@@ -86,8 +86,13 @@ def _render_arg(spec: ScriptArg, elem_id: str) -> gr.components.Component | None
 
 
 def render_scripts(tab: str, registry: ScriptRegistry) -> ScriptsWidgets:
-    """The dropdown (elem_id <tab>_script_list: A1111 gives both tabs "script_list", but ids must be unique;
-    "None" then the titles) and one hidden group of controls per script."""
+    """The dropdown (elem_id "script_list" in both tabs, as A1111: extensions' JS finds it as
+    `#txt2img_script_container #script_list`; "None" then the titles) and one hidden group of controls per script."""
+    with gr.Column(elem_id=f"{tab}_script_container"):
+        return _render_scripts(tab, registry)
+
+
+def _render_scripts(tab: str, registry: ScriptRegistry) -> ScriptsWidgets:
     scripts = registry.for_mode(tab)
     alwayson: dict[str, list[Any]] = {}
     for script in registry.alwayson:  # A1111 draws always-visible scripts above the dropdown
@@ -99,7 +104,7 @@ def render_scripts(tab: str, registry: ScriptRegistry) -> ScriptsWidgets:
                     for spec in script.arguments(tab)
                 ]  # fmt: skip
     dropdown = gr.Dropdown(
-        [NONE, *(s.title for s in scripts)], value=NONE, label="Script", elem_id=f"{tab}_script_list", interactive=True
+        [NONE, *(s.title for s in scripts)], value=NONE, label="Script", elem_id="script_list", interactive=True
     )
     widgets = ScriptsWidgets(tab, dropdown, scripts, [], alwayson=alwayson)
     for script in scripts:
