@@ -64,7 +64,9 @@ def test_inpaint_sketch_strokes_are_the_picture_and_the_mask(
     init = np.asarray(request.init_images[0].convert("RGB")).astype(int)
     for x, y in stroke:
         assert mask[int(y), int(x)], f"stroke point {(x, y)} is not in the mask"
-        assert init[int(y), int(x)].max() < 40, "the stroke's colour is not painted on the init picture"
+        # A1111 blurs the sketched picture by Mask blur too, so a thin black stroke is dark, not pure black
+        painted, before = init[int(y), int(x)].max(), original[int(y), int(x)].max()
+        assert painted < 100 and painted < before - 50, "the stroke's colour is not painted on the init picture"
     assert not mask[50, 50] and np.array_equal(init[50, 50], original[50, 50])  # untouched away from the stroke
 
 
